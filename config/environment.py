@@ -1,0 +1,247 @@
+"""The one validated view of the process environment (DESIGN.md section 4).
+
+Layers: field defaults (base) <- the `EMPORIUM_ENV` profile's defaults <- environment variables.
+`load_environment()` validates everything at once and raises `ConfigurationError` with a single
+message that names every bad variable and why.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+
+Profile = Literal["dev", "test", "staging", "production"]
+PROFILES: tuple[Profile, ...] = ("dev", "test", "staging", "production")
+INSECURE_SECRET_KEY = "django-insecure-emporium-dev-only-never-use-this-key-in-production-0000"  # noqa: S105 (the dev-only default that staging/production refuse)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+# Profile defaults sit between the field defaults and the environment variables.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {"debug": True, "log_format": "console"},
+    "test": {
+        "debug": False,
+        "log_format": "console",
+        "log_level": "WARNING",
+        "var_dir": BASE_DIR / "var" / "test",
+    },
+    "staging": {"log_format": "json", "tenant_trusted_networks": ""},
+    "production": {"log_format": "json", "tenant_trusted_networks": ""},
+}
+
+DATABASE_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+BROKER_SCHEMES = {"amqp", "amqps", "pyamqp", "redis", "rediss", "filesystem"}
+EMAIL_SCHEMES = {"smtp", "smtp+tls", "smtp+ssl", "console", "file"}
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """Raised at startup when the environment is invalid; `problems` maps variable -> reason."""
+
+    def __init__(self, profile: str, problems: dict[str, str]) -> None:
+        self.problems = problems
+        lines = [f"  - {name}: {reason}" for name, reason in sorted(problems.items())]
+        super().__init__(
+            f"Invalid configuration for EMPORIUM_ENV={profile} "
+            f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n" + "\n".join(lines)
+        )
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _require_scheme(value: str | None, schemes: set[str], what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    scheme = urlsplit(value).scheme.lower()
+    if scheme not in schemes:
+        allowed = ", ".join(sorted(schemes))
+        raise ValueError(f"{what} URL must use one of the schemes {allowed}; got {scheme!r}")
+    return value
+
+
+class EnvironmentSettings(BaseSettings):
+    """Every environment variable Emporium reads; the field name upper-cased is the variable."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, frozen=True)
+
+    emporium_env: Profile = "dev"
+    debug: bool = False
+    secret_key: SecretStr = SecretStr(INSECURE_SECRET_KEY)
+    allowed_hosts: Annotated[list[str], NoDecode] = ["localhost", "127.0.0.1", "[::1]"]
+    var_dir: Path = BASE_DIR / "var"
+
+    database_url: str | None = None
+    database_conn_max_age: int = Field(default=60, ge=0)
+    redis_url: str | None = None
+    broker_url: str | None = None
+    mongodb_uri: str | None = None
+    mongodb_db: str = "emporium"
+    search_backend: Literal["database", "elasticsearch"] = "database"
+    elasticsearch_url: str | None = None
+    email_url: str | None = None
+    default_from_email: str = "Emporium <no-reply@localhost>"
+
+    log_level: LogLevel = "INFO"
+    log_levels: Annotated[dict[str, LogLevel], NoDecode] = {}
+    log_format: Literal["console", "json"] = "console"
+
+    tenant_trusted_networks: Annotated[list[IPNetwork], NoDecode] = [
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    ]
+    tenant_strict_hosts: bool = False
+
+    celery_task_soft_time_limit: int = Field(default=300, gt=0)
+    celery_task_time_limit: int = Field(default=360, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables win over the profile defaults passed as init arguments.
+        return env_settings, init_settings
+
+    @field_validator("allowed_hosts", "tenant_trusted_networks", mode="before")
+    @classmethod
+    def _csv_list(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("log_levels", mode="before")
+    @classmethod
+    def _logger_levels(cls, value: Any) -> Any:
+        """`LOG_LEVELS=django.db.backends=DEBUG,celery=WARNING` -> {logger: level}."""
+        if not isinstance(value, str):
+            return value
+        levels: dict[str, str] = {}
+        for item in _split_csv(value):
+            logger, sep, level = item.partition("=")
+            if not sep or not logger.strip():
+                raise ValueError(f"expected logger=LEVEL pairs separated by commas; got {item!r}")
+            levels[logger.strip()] = level.strip().upper()
+        return levels
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_for_profile(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("emporium_env") in ("staging", "production"):
+            secret = value.get_secret_value()
+            if secret == INSECURE_SECRET_KEY or not secret:
+                raise ValueError("required outside dev/test: set a random value")
+            if len(secret) < 50 or len(set(secret)) < 5:
+                raise ValueError("too weak: use at least 50 random characters")
+        return value
+
+    @field_validator("debug")
+    @classmethod
+    def _no_debug_in_production(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("emporium_env") == "production":
+            raise ValueError("must be off in production")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = _require_scheme(value, DATABASE_SCHEMES, "database")
+        if info.data.get("emporium_env") == "production" and (
+            value is None or urlsplit(value).scheme == "sqlite"
+        ):
+            raise ValueError("production needs PostgreSQL (postgresql://...), not SQLite")
+        if value is not None:
+            import dj_database_url
+
+            try:
+                dj_database_url.parse(value)
+            except ValueError as exc:
+                raise ValueError(f"not a valid database URL: {exc}") from exc
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _require_scheme(value, REDIS_SCHEMES, "Redis")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        return _require_scheme(value, BROKER_SCHEMES, "broker")
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongodb_uri(cls, value: str | None) -> str | None:
+        return _require_scheme(value, {"mongodb", "mongodb+srv"}, "MongoDB")
+
+    @field_validator("elasticsearch_url")
+    @classmethod
+    def _elasticsearch_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = _require_scheme(value, {"http", "https"}, "Elasticsearch")
+        if value is None and info.data.get("search_backend") == "elasticsearch":
+            raise ValueError("required when SEARCH_BACKEND=elasticsearch")
+        return value
+
+    @field_validator("email_url")
+    @classmethod
+    def _email_url(cls, value: str | None) -> str | None:
+        value = _require_scheme(value, EMAIL_SCHEMES, "email")
+        if value and urlsplit(value).scheme.startswith("smtp") and not urlsplit(value).hostname:
+            raise ValueError("an SMTP URL needs a host: smtp://user:password@host:587")
+        return value
+
+
+def _profile_from(environ: Mapping[str, str]) -> str:
+    return environ.get("EMPORIUM_ENV", "dev").strip().lower() or "dev"
+
+
+def load_environment() -> EnvironmentSettings:
+    """Validate the process environment and return the settings, or raise one error."""
+    profile = _profile_from(os.environ)
+    try:
+        return EnvironmentSettings(**PROFILE_DEFAULTS.get(profile, {}))
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "ENVIRONMENT"
+            message = error["msg"].removeprefix("Value error, ")
+            problems[name] = f"{message} (got {_shown(name, os.environ)})"
+        raise ConfigurationError(profile, problems) from None
+
+
+def _shown(name: str, environ: Mapping[str, str]) -> str:
+    """How a bad value appears in the message: secrets and credentials are never echoed."""
+    if name not in environ:
+        return "unset"
+    raw = environ[name]
+    if name in {"SECRET_KEY"} or "PASSWORD" in name:
+        return "a value that is hidden"
+    parts = urlsplit(raw)
+    if parts.password:
+        raw = raw.replace(f":{parts.password}@", ":***@")
+    return repr(raw)
