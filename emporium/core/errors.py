@@ -69,9 +69,12 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     if isinstance(detail, Mapping):
         errors: list[dict[str, str]] = []
         for key, value in detail.items():
-            field = f"{prefix}.{key}" if prefix else str(key)
-            if key == "non_field_errors":
+            if isinstance(key, int):  # a list serializer reports failing items by index
+                field = f"{prefix}[{key}]"
+            elif key == "non_field_errors":
                 field = prefix
+            else:
+                field = f"{prefix}.{key}" if prefix else str(key)
             errors.extend(_flatten(value, field))
         return errors
     if isinstance(detail, list):

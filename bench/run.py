@@ -1,0 +1,118 @@
+"""HTTP benchmarks: each endpoint's throughput and latency as a ratio of a trivial baseline
+endpoint measured in the same run on the same server (machines here are noisy; ratios are not).
+
+    make bench                      # embedded defaults (SQLite)
+    DATABASE_URL=postgresql://... make bench
+    BENCH_REQUESTS=5000 BENCH_CONCURRENCY=32 make bench
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "/health/live"
+# Later domains add their hot endpoints here (product list, product detail, search...).
+TARGETS = ["/api/v1/"]
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _measure(base: str, path: str) -> dict[str, float]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(REQUESTS):
+        queue.put_nowait(i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            started = time.perf_counter()
+            response = await client.get(path)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        for _ in range(50):  # warm-up
+            await client.get(path)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": quantiles[49] * 1000,
+        "p95": quantiles[94] * 1000,
+        "p99": quantiles[98] * 1000,
+    }
+
+
+def main() -> int:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "manage.py", "bootstrap", "--no-admin"], cwd=ROOT, check=True)
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/granian"),
+            "--interface",
+            "asginl",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-ws",
+            "config.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + BASELINE, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        print(f"{REQUESTS} requests per endpoint, concurrency {CONCURRENCY}")
+        print(
+            f"{'endpoint':<24}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
+            f"{'throughput vs baseline':>26}"
+        )
+        baseline = asyncio.run(_measure(base, BASELINE))
+        for path in [BASELINE, *TARGETS]:
+            result = baseline if path == BASELINE else asyncio.run(_measure(base, path))
+            ratio = result["rps"] / baseline["rps"]
+            print(
+                f"{path:<24}{result['rps']:>10.0f}{result['p50']:>10.1f}{result['p95']:>10.1f}"
+                f"{result['p99']:>10.1f}{ratio:>26.2f}"
+            )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
