@@ -62,3 +62,11 @@ def test_system_checks_pass():
     out = io.StringIO()
     call_command("check", stdout=out)
     assert "no issues" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_default_tenant_survives_a_flush():
+    call_command("flush", interactive=False, verbosity=0)
+    tenant = tenant_get_default()
+    assert tenant.slug == "default"
+    assert tenant_get_by_host(host="localhost") == tenant
