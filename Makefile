@@ -10,7 +10,8 @@ export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install run test test-fast lint format typecheck security migrations-check migrate \
-        makemigrations bench services-install services-up services-down clean
+        makemigrations messages compilemessages bench services-install services-up services-down \
+        clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +58,13 @@ test: lint typecheck security migrations-check ## Every gate, then pytest with c
 
 test-fast: install ## pytest only, no coverage (pass ARGS="-k name" to pick tests)
 	EMPORIUM_ENV=test $(VENV)/bin/pytest $(ARGS)
+
+LANGS := de es
+messages: install ## Extract translatable strings into locale/<lang>/LC_MESSAGES/django.po
+	$(PY) manage.py makemessages $(addprefix -l ,$(LANGS)) --no-obsolete --ignore=.venv --ignore=.tools --ignore=var --ignore=tests --ignore='*/tests/*'
+
+compilemessages: install ## Compile the catalogues (.mo files are committed)
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=.tools --ignore=var
 
 bench: install ## Benchmarks (bench/README.md)
 	$(PY) bench/run.py

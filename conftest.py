@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -13,7 +14,7 @@ from emporium.tenants.models import DEFAULT_TENANT_ID
 REQUIRE_SERVICES = os.environ.get("EMPORIUM_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
 
 
-def service_unavailable(what: str) -> None:
+def service_unavailable(what: str) -> NoReturn:
     """Skip when a service is missing locally; fail when CI said the services must be there."""
     if REQUIRE_SERVICES:
         pytest.fail(f"{what} is required (EMPORIUM_REQUIRE_SERVICES=1) but unavailable")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,21 +34,29 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 # Profile defaults sit between the field defaults and the environment variables.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dev": {"debug": True, "log_format": "console"},
+    "dev": {
+        "debug": True,
+        "log_format": "console",
+        # Any local front-end dev server may call the API in dev.
+        "cors_allowed_origin_regexes": [r"^https?://(localhost|127\.0\.0\.1)(:\d+)?$"],
+    },
     "test": {
         "debug": False,
         "log_format": "console",
         "log_level": "WARNING",
         "var_dir": BASE_DIR / "var" / "test",
     },
-    "staging": {"log_format": "json", "tenant_trusted_networks": ""},
-    "production": {"log_format": "json", "tenant_trusted_networks": ""},
+    "staging": {"log_format": "json", "tenant_trusted_networks": "", "hsts_enabled": True},
+    "production": {"log_format": "json", "tenant_trusted_networks": "", "hsts_enabled": True},
 }
 
 DATABASE_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
 REDIS_SCHEMES = {"redis", "rediss", "unix"}
 BROKER_SCHEMES = {"amqp", "amqps", "pyamqp", "redis", "rediss", "filesystem"}
 EMAIL_SCHEMES = {"smtp", "smtp+tls", "smtp+ssl", "console", "file"}
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
 class ConfigurationError(ImproperlyConfigured):
@@ -110,6 +119,28 @@ class EnvironmentSettings(BaseSettings):
     ]
     tenant_strict_hosts: bool = False
 
+    trusted_proxy_networks: Annotated[list[IPNetwork], NoDecode] = []
+
+    cors_allowed_origins: Annotated[list[str], NoDecode] = []
+    cors_allowed_origin_regexes: Annotated[list[str], NoDecode] = []
+    cors_allow_credentials: bool = False
+    cors_preflight_max_age: int = Field(default=86400, ge=0)
+
+    hsts_enabled: bool = False
+    hsts_seconds: int = Field(default=31_536_000, ge=31_536_000)
+    hsts_preload: bool = True
+
+    security_txt_contact: str = "mailto:security@example.com"
+    security_txt_policy: str | None = None
+    security_txt_languages: str = "en, de, es"
+    security_txt_expires_days: int = Field(default=180, gt=0, le=365)
+    sitemap_url: str | None = None
+
+    rate_limits: Annotated[dict[str, str], NoDecode] = {}
+    idempotency_ttl_seconds: int = Field(default=86_400, gt=0)
+    gzip_min_bytes: int = Field(default=1024, ge=0)
+    request_max_decompressed_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
     celery_task_soft_time_limit: int = Field(default=300, gt=0)
     celery_task_time_limit: int = Field(default=360, gt=0)
 
@@ -125,7 +156,14 @@ class EnvironmentSettings(BaseSettings):
         # Environment variables win over the profile defaults passed as init arguments.
         return env_settings, init_settings
 
-    @field_validator("allowed_hosts", "tenant_trusted_networks", mode="before")
+    @field_validator(
+        "allowed_hosts",
+        "tenant_trusted_networks",
+        "trusted_proxy_networks",
+        "cors_allowed_origins",
+        "cors_allowed_origin_regexes",
+        mode="before",
+    )
     @classmethod
     def _csv_list(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -143,6 +181,43 @@ class EnvironmentSettings(BaseSettings):
                 raise ValueError(f"expected logger=LEVEL pairs separated by commas; got {item!r}")
             levels[logger.strip()] = level.strip().upper()
         return levels
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _rate_limits(cls, value: Any) -> Any:
+        """`RATE_LIMITS=login=5/min,anon=100/min` -> {scope: rate}."""
+        if not isinstance(value, str):
+            return value
+        rates: dict[str, str] = {}
+        for item in _split_csv(value):
+            scope, sep, rate = item.partition("=")
+            if not sep or not _RATE.match(rate.strip()):
+                raise ValueError(
+                    f"expected scope=N/period (period: sec, min, hour, day); got {item!r}"
+                )
+            rates[scope.strip()] = rate.strip()
+        return rates
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(
+                    f"an origin is scheme://host[:port] without a path; got {origin!r}"
+                )
+        return value
+
+    @field_validator("cors_allowed_origin_regexes")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from exc
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 import django_stubs_ext
+from corsheaders.defaults import default_headers
 
+from config import environment
 from config.environment import EnvironmentSettings, load_environment
 
 # Lets admin and form classes be subscripted at run time, as the type stubs require.
@@ -16,6 +18,7 @@ django_stubs_ext.monkeypatch()
 
 ENV: EnvironmentSettings = load_environment()
 PROFILE = ENV.emporium_env
+BASE_DIR = environment.BASE_DIR
 VAR_DIR: Path = ENV.var_dir
 for _sub in ("", "media", "mail", "static", "celery/broker", "celery/processed", "celery/control"):
     (VAR_DIR / _sub).mkdir(parents=True, exist_ok=True)
@@ -32,6 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "emporium.core",
     "emporium.tenants",
     "emporium.accounts",
@@ -40,13 +46,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "emporium.core.middleware.RequestIDMiddleware",
     "emporium.core.middleware.AccessLogMiddleware",
+    "emporium.core.ratelimit.RateLimitHeadersMiddleware",
+    "emporium.core.security.SecurityHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "emporium.core.compression.GZipResponseMiddleware",
+    "emporium.core.compression.RequestDecompressionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "emporium.tenants.middleware.TenantMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Above idempotency so replayed responses carry the current lifecycle headers.
+    "emporium.api.versioning.DeprecationHeadersMiddleware",
+    "emporium.core.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -160,6 +175,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 # Periodic jobs: later domains add entries here (name -> task, schedule in seconds or crontab).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "core.heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
+    "core.purge_idempotency_records": {
+        "task": "core.purge_idempotency_records",
+        "schedule": 3600.0,
+    },
 }
 
 
@@ -216,6 +235,8 @@ STORAGES = {
 
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -233,7 +254,7 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSION": "v1",
     "ALLOWED_VERSIONS": ["v1", "v2"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "emporium.core.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "emporium.core.pagination.PageNumberPagination",
@@ -241,7 +262,104 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "emporium.core.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["emporium.core.ratelimit.DefaultRateThrottle"],
     "UNAUTHENTICATED_USER": None,
+}
+
+# Versions served under /api/<version>/. A deprecated version's responses carry Deprecation,
+# Sunset and Link headers (RFC 9745, RFC 8594); dates are ISO 8601 in UTC.
+API_VERSIONS: dict[str, dict[str, str | None]] = {
+    "v1": {"deprecated_at": None, "sunset_at": None},
+    "v2": {"deprecated_at": None, "sunset_at": None},
+}
+API_CHANGELOG_PATH = "/api/changelog/"
+
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Emporium API",
+    "DESCRIPTION": "Multi-tenant e-commerce API. Errors are application/problem+json (RFC 9457).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "emporium.api.schema.add_problem_responses",
+    ],
+}
+
+
+# --- Rate limits: "N/period" per scope; counters in the shared cache ------------------------
+# `anon` and `user` apply to every API request; named scopes are stricter limits that views
+# opt into with `throttle_scope`.
+RATE_LIMITS: dict[str, str] = {
+    "anon": "120/min",
+    "user": "600/min",
+    "login": "5/min",
+    "signup": "5/hour",
+    "password_reset": "5/hour",
+    "review_create": "10/hour",
+    "graphql": "120/min",
+    **ENV.rate_limits,
+}
+
+
+# --- Idempotency keys for POST under /api/ ---------------------------------------------------
+IDEMPOTENCY_TTL_SECONDS = ENV.idempotency_ttl_seconds
+# URL names (namespace:name) whose POSTs must carry an Idempotency-Key (checkout, payments...).
+IDEMPOTENCY_REQUIRED_FOR: list[str] = []
+
+
+# --- Compression -------------------------------------------------------------------------------
+GZIP_MIN_BYTES = ENV.gzip_min_bytes
+REQUEST_MAX_DECOMPRESSED_BYTES = ENV.request_max_decompressed_bytes
+
+
+# --- Proxies, CORS and security headers ------------------------------------------------------
+TRUSTED_PROXY_NETWORKS = ENV.trusted_proxy_networks
+CORS_ALLOWED_ORIGINS = ENV.cors_allowed_origins
+CORS_ALLOWED_ORIGIN_REGEXES = ENV.cors_allowed_origin_regexes
+CORS_ALLOW_CREDENTIALS = ENV.cors_allow_credentials
+CORS_PREFLIGHT_MAX_AGE = ENV.cors_preflight_max_age
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "ETag",
+    "Last-Modified",
+    "Idempotent-Replayed",
+    "Deprecation",
+    "Sunset",
+    "Link",
+]
+CORS_URLS_REGEX = r"^/(api|graphql)/.*$"
+CORS_ALLOW_HEADERS = [
+    *default_headers,
+    "accept-language",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+    "x-request-id",
+]
+HSTS_ENABLED = ENV.hsts_enabled
+HSTS_SECONDS = ENV.hsts_seconds
+HSTS_PRELOAD = ENV.hsts_preload
+X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "emporium.core.errors.csrf_failure"
+
+
+# --- robots.txt and security.txt ----------------------------------------------------------
+SITEMAP_URL = ENV.sitemap_url
+SECURITY_TXT = {
+    "contact": ENV.security_txt_contact,
+    "policy": ENV.security_txt_policy,
+    "preferred_languages": ENV.security_txt_languages,
+    "expires_days": ENV.security_txt_expires_days,
 }
 
 

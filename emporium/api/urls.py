@@ -2,10 +2,14 @@
 
 from django.urls import re_path
 
+from emporium.api.rate_limits import rate_limits
 from emporium.api.views import api_root
 
 app_name = "api"
 
+VERSION = r"^(?P<version>v1|v2)/"
+
 urlpatterns = [
-    re_path(r"^(?P<version>v1|v2)/$", api_root, name="root"),
+    re_path(VERSION + r"$", api_root, name="root"),
+    re_path(VERSION + r"rate-limits/$", rate_limits, name="rate-limits"),
 ]

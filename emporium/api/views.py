@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from emporium.core.caching import cache_headers
 
 
 class StoreSerializer(serializers.Serializer[object]):
@@ -15,6 +22,18 @@ class StoreSerializer(serializers.Serializer[object]):
     slug = serializers.SlugField()
 
 
+class ApiRootSerializer(serializers.Serializer[object]):
+    version = serializers.CharField()
+    store = StoreSerializer()
+
+
+@extend_schema(
+    summary="API root",
+    description="The API version in the URL and the shop this host serves. No authentication.",
+    responses=ApiRootSerializer,
+    auth=[],
+)
+@cache_headers(max_age=60)
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def api_root(request: Request, version: str) -> Response:
@@ -26,3 +45,10 @@ def api_root(request: Request, version: str) -> Response:
             "store": StoreSerializer(django_request.tenant).data,  # type: ignore[attr-defined]
         }
     )
+
+
+@require_GET
+def changelog(request: HttpRequest) -> FileResponse:
+    """The API changelog (docs/api-changelog.md), linked from deprecation headers."""
+    path = Path(settings.BASE_DIR) / "docs" / "api-changelog.md"
+    return FileResponse(path.open("rb"), content_type="text/markdown; charset=utf-8")

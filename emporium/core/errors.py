@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -85,10 +88,18 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     return [{"field": prefix, "code": str(code), "message": str(detail)}]
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
 def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
     """DRF exception handler: every handled error becomes problem+json."""
     if isinstance(exc, ApplicationError):
         exc = _to_api_exception(exc)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(_("The request body is too large."))
     response = drf_exception_handler(exc, dict(context))
     if response is None:
         return None
@@ -98,7 +109,7 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         body = problem_body(
             status=response.status_code,
             code="validation_error",
-            detail="The request has invalid fields.",
+            detail=_("The request has invalid fields."),
             instance=instance,
             errors=_flatten(exc.detail),
         )
@@ -128,3 +139,69 @@ def _code_of(exc: Exception, status: int) -> str:
     if isinstance(codes, str):
         return codes
     return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
+# --- Django-level errors: problem+json for API paths, Django's pages elsewhere ----------------
+# Wired in config/urls.py (handler400/403/404/500) and settings.CSRF_FAILURE_VIEW.
+API_PATH_PREFIXES = ("/api/", "/health/", "/graphql")
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIXES)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return problem_response(
+            request,
+            status=413,
+            code="request_too_large",
+            detail=_("The request body is too large."),
+        )
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception)
+    return problem_response(
+        request, status=400, code="bad_request", detail=_("The request could not be understood.")
+    )
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.permission_denied(request, exception)
+    return problem_response(
+        request,
+        status=403,
+        code="permission_denied",
+        detail=_("You do not have permission to perform this action."),
+    )
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception)
+    return problem_response(
+        request, status=404, code="not_found", detail=_("No resource exists at this address.")
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not is_api_request(request):
+        return defaults.server_error(request)
+    return problem_response(
+        request,
+        status=500,
+        code="server_error",
+        detail=_("An unexpected error occurred. Quote the request id when reporting it."),
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF failures (session-authenticated unsafe API calls without the token)."""
+    if not is_api_request(request):
+        return django_csrf_failure(request, reason)
+    return problem_response(
+        request,
+        status=403,
+        code="csrf_failed",
+        detail=_("CSRF verification failed: send the X-CSRFToken header with session auth."),
+    )

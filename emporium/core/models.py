@@ -144,3 +144,35 @@ class TenantSoftDeleteModel(TenantOwnedModel, SoftDeleteModel):
 
     class Meta:
         abstract = True
+
+
+class IdempotencyRecord(BaseModel):
+    """The outcome of one POST sent with an `Idempotency-Key`, kept to answer its retries.
+
+    Not tenant-owned on purpose: `scope` (the caller key) already starts with the tenant, and the
+    middleware and the hourly purge work outside any tenant's manager. `tenant_id` is for admins.
+    """
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+
+    scope = models.CharField(max_length=255)
+    key = models.CharField(max_length=255)
+    tenant_id = models.UUIDField(null=True, blank=True, editable=False)
+    request_path = models.CharField(max_length=2000)
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    expires_at = models.DateTimeField(db_index=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    # None on a completed record: the response was streamed or too large to keep.
+    response_body = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            UniqueConstraint(fields=["scope", "key"], name="core_idempotency_scope_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

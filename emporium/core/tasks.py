@@ -71,3 +71,14 @@ def heartbeat() -> None:
     """Scheduled every minute: shows in the logs that the scheduler and a worker are alive."""
     cache.set("celery-heartbeat", {"pid": os.getpid()}, timeout=300)
     log.debug("heartbeat")
+
+
+@shared_task(name="core.purge_idempotency_records")
+def purge_idempotency_records() -> int:
+    """Scheduled hourly: delete expired idempotency records (in batches; safe to run twice)."""
+    # Imported here: this module is loaded by the Celery app (task_cls) before Django's models.
+    from emporium.core.idempotency import idempotency_record_purge_expired
+
+    deleted = idempotency_record_purge_expired()
+    log.info("idempotency_records_purged", deleted=deleted)
+    return deleted

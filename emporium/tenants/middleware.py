@@ -8,7 +8,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
+from django.utils.translation import gettext as _
 
+from emporium.core.callers import client_ip
 from emporium.core.context import tenant_context
 from emporium.core.errors import problem_response
 from emporium.tenants.models import Tenant
@@ -20,7 +22,7 @@ TENANT_EXEMPT_PREFIXES = ("/health/", "/static/")
 
 def _trusted_caller(request: HttpRequest) -> bool:
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return any(address in network for network in settings.TENANT_TRUSTED_NETWORKS)
@@ -46,8 +48,8 @@ class TenantMiddleware:
                     request,
                     status=403,
                     code="tenant_header_forbidden",
-                    detail=f"The {settings.TENANT_HEADER} header is only accepted from trusted "
-                    "callers.",
+                    detail=_("The %(header)s header is only accepted from trusted callers.")
+                    % {"header": settings.TENANT_HEADER},
                 )
             tenant = tenant_get_by_slug(slug=header_value.strip())
         else:
@@ -57,7 +59,7 @@ class TenantMiddleware:
                 tenant = tenant_get_default()
         if tenant is None:
             return problem_response(
-                request, status=404, code="tenant_not_found", detail="No shop is served here."
+                request, status=404, code="tenant_not_found", detail=_("No shop is served here.")
             )
         request.tenant = tenant  # type: ignore[attr-defined]
         with tenant_context(tenant.id):

@@ -28,6 +28,10 @@ class Tenant(BaseModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_default(self) -> bool:
+        return self.id == DEFAULT_TENANT_ID
+
 
 class TenantDomain(BaseModel):
     """A host name (no port) that resolves to a tenant, e.g. `shop.example.com`."""

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
+from config.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from tests.testapp.api import NoteViewSet
 
 router = SimpleRouter()

@@ -1,0 +1,331 @@
+"""Rate limits: fixed windows counted in the shared cache, `RateLimit-*` headers, 429 problems.
+
+Every DRF API request counts against a default limit: `anon` (per client IP) or `user` (per
+user or accepted credential). A view that sets `throttle_scope = "login"` (or uses DRF's
+`@throttle_scope("login")`) also counts against that stricter named limit. Limits come from
+`settings.RATE_LIMITS` ("N/period", period sec, min, hour or day).
+
+Counters live in the Django cache (Redis, or the database table every local process shares),
+one key per scope, caller and window; windows are aligned to multiples of the period, so the
+reset time is exact and every process agrees on it. Counters are only ever changed by atomic
+increments, never by reading and writing back a value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.db import DatabaseCache
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections, router, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from redis.exceptions import RedisError
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from emporium.core.callers import caller_key, client_ip
+from emporium.core.logging import get_logger
+
+if TYPE_CHECKING:
+    # rest_framework.views imports DEFAULT_THROTTLE_CLASSES (this module) while it loads.
+    from rest_framework.views import APIView
+
+ANON_SCOPE = "anon"
+USER_SCOPE = "user"
+# Probes, the API schema and its documentation pages are never limited.
+EXEMPT_PATH_PREFIXES = ("/health/", "/api/schema/", "/api/docs/", "/api/redoc/")
+# A counter outlives its window a little, so processes with slightly skewed clocks still share it.
+KEY_TIMEOUT_MARGIN_SECONDS = 30
+_INCREMENT_ATTEMPTS = 3
+_STATE_ATTRIBUTE = "rate_limit_window"
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+
+logger = get_logger(__name__)
+
+
+def now() -> float:
+    """The clock, in seconds since the epoch (tests replace it to move through windows)."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`limit` requests per `period` seconds."""
+
+    limit: int
+    period: int
+
+
+def parse_rate(text: str) -> Rate:
+    """`"5/min"` -> Rate(limit=5, period=60)."""
+    match = _RATE.match(text)
+    if match is None:
+        raise ImproperlyConfigured(f"rate limit {text!r} is not N/period (sec, min, hour, day)")
+    return Rate(limit=int(match.group(1)), period=_PERIODS[match.group(2)[0]])
+
+
+def configured_rates() -> dict[str, Rate]:
+    """Every scope in `settings.RATE_LIMITS`, parsed."""
+    return {scope: parse_rate(text) for scope, text in settings.RATE_LIMITS.items()}
+
+
+@dataclass(frozen=True)
+class Window:
+    """One scope's counter for one caller in the current window."""
+
+    scope: str
+    rate: Rate
+    used: int
+    ends_at: int  # epoch seconds
+    evaluated_at: float
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.rate.limit - self.used)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.used > self.rate.limit
+
+    @property
+    def reset_seconds(self) -> int:
+        """Whole seconds until the window ends (1 at least: 0 would invite an instant retry)."""
+        return max(1, math.ceil(self.ends_at - self.evaluated_at))
+
+    @property
+    def reset_at(self) -> datetime:
+        return datetime.fromtimestamp(self.ends_at, tz=UTC)
+
+
+class RateLimited(exceptions.Throttled):
+    """429 with code `rate_limited`; DRF's exception handler adds `Retry-After` from `wait`."""
+
+    default_detail = _("Too many requests: the rate limit is exceeded.")
+    default_code = "rate_limited"
+
+    def __init__(self, wait: int) -> None:
+        detail = ngettext(
+            "Too many requests: the rate limit is exceeded. Try again in %(wait)d second.",
+            "Too many requests: the rate limit is exceeded. Try again in %(wait)d seconds.",
+            wait,
+        ) % {"wait": wait}
+        # Throttled.__init__ would append DRF's own untranslatable sentence to the detail.
+        exceptions.APIException.__init__(self, detail, self.default_code)
+        self.wait = wait
+
+
+def is_exempt(request: HttpRequest) -> bool:
+    """Pre-flight requests, health probes and the API docs and schema are never limited."""
+    return request.method == "OPTIONS" or request.path_info.startswith(EXEMPT_PATH_PREFIXES)
+
+
+def apply_rate_limits(
+    request: HttpRequest, *, scope: str | None = None, credential_accepted: bool = False
+) -> list[Window]:
+    """Count this request against the caller's default limit and `scope`, if any.
+
+    `credential_accepted` is true when an authenticator accepted a credential that is not a user
+    (an API key): such callers get the `user` limit, keyed by the credential.
+    """
+    rates = configured_rates()
+    default_scope, caller = _caller(request, credential_accepted=credential_accepted)
+    scopes = [default_scope]
+    if scope is not None and scope != default_scope:
+        if scope not in rates:
+            raise ImproperlyConfigured(f"throttle_scope {scope!r} has no entry in RATE_LIMITS")
+        scopes.append(scope)
+    at = now()
+    windows = []
+    for name in scopes:
+        rate = rates[name]
+        number, ends_at = _window(rate, at)
+        used = _increment(
+            _counter_key(name, rate, caller, number), rate.period + KEY_TIMEOUT_MARGIN_SECONDS
+        )
+        windows.append(Window(name, rate, used, ends_at, at))
+    return windows
+
+
+def rate_limit_usage(
+    request: HttpRequest, *, credential_accepted: bool = False
+) -> tuple[str, list[Window]]:
+    """The caller's default scope and its usage of every configured scope; counts nothing."""
+    rates = configured_rates()
+    default_scope, caller = _caller(request, credential_accepted=credential_accepted)
+    at = now()
+    keys: dict[str, tuple[str, Rate, int]] = {}
+    for name, rate in rates.items():
+        number, ends_at = _window(rate, at)
+        keys[_counter_key(name, rate, caller, number)] = (name, rate, ends_at)
+    counts = caches["default"].get_many(list(keys))
+    windows = [
+        Window(name, rate, int(counts.get(key, 0)), ends_at, at)
+        for key, (name, rate, ends_at) in keys.items()
+    ]
+    return default_scope, windows
+
+
+def most_restrictive(windows: list[Window]) -> Window:
+    """The window closest to refusing: fewest remaining, then the longest wait."""
+    return min(windows, key=lambda w: (w.remaining, -w.reset_seconds))
+
+
+def _caller(request: HttpRequest, *, credential_accepted: bool) -> tuple[str, str]:
+    user = getattr(request, "user", None)
+    if (user is not None and user.is_authenticated) or credential_accepted:
+        return USER_SCOPE, caller_key(request)
+    # Unauthenticated callers are keyed by address even when they send an Authorization header
+    # nobody accepted: otherwise each made-up header would get a fresh counter.
+    tenant = getattr(request, "tenant", None)
+    prefix = f"t:{tenant.id}" if tenant is not None else "t:-"
+    return ANON_SCOPE, f"{prefix}:anon:{client_ip(request)}"
+
+
+def _window(rate: Rate, at: float) -> tuple[int, int]:
+    """(window number, epoch second the window ends)."""
+    number = int(at // rate.period)
+    return number, (number + 1) * rate.period
+
+
+def _counter_key(scope: str, rate: Rate, caller: str, number: int) -> str:
+    return f"ratelimit:{scope}:{rate.period}:{number}:{caller}"
+
+
+def _increment(key: str, timeout: int) -> int:
+    """Atomically add one to the counter `key` (created at 0 with `timeout`); the new count."""
+    cache = caches["default"]
+    if isinstance(cache, DatabaseCache):
+        return _increment_in_database(cache, key, timeout)
+    return _add_then_incr(cache, key, timeout)
+
+
+def _add_then_incr(cache: BaseCache, key: str, timeout: int) -> int:
+    # Redis: `add` is SET NX and `incr` is INCRBY, both atomic on the server.
+    for _attempt in range(_INCREMENT_ATTEMPTS):
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return cache.incr(key)
+        except ValueError:  # the key expired (or was evicted) between add and incr: add again
+            continue
+    raise RuntimeError(f"rate limit counter {key!r} vanished {_INCREMENT_ATTEMPTS} times")
+
+
+def _increment_in_database(cache: DatabaseCache, key: str, timeout: int) -> int:
+    # The database cache's incr reads and writes back, so it runs in a transaction that holds the
+    # counter's row lock (PostgreSQL, MySQL) or SQLite's write lock (BEGIN IMMEDIATE, see the
+    # DATABASES settings): concurrent increments queue up instead of overwriting each other.
+    alias = router.db_for_write(cache.cache_model_class)
+    connection = connections[alias]
+    with transaction.atomic(using=alias):
+        cache.add(key, 0, timeout=timeout)
+        if connection.features.has_select_for_update:
+            # The table name comes from the CACHES setting, never from a request.
+            table = connection.ops.quote_name(cache.cache_model_class._meta.db_table)
+            lock = f"SELECT cache_key FROM {table} WHERE cache_key = %s FOR UPDATE"  # noqa: S608  # nosec B608
+            with connection.cursor() as cursor:
+                cursor.execute(lock, [cache.make_and_validate_key(key)])
+        return cache.incr(key)
+
+
+def _limit_or_fail_open(
+    request: HttpRequest, *, scope: str | None, credential_accepted: bool
+) -> list[Window]:
+    try:
+        return apply_rate_limits(request, scope=scope, credential_accepted=credential_accepted)
+    except (DatabaseError, RedisError, OSError, RuntimeError) as error:
+        # An unreachable cache must not take the whole API down: serve unlimited, loudly.
+        logger.warning("rate_limit_unavailable", error=repr(error))
+        return []
+
+
+class DefaultRateThrottle(BaseThrottle):
+    """DRF throttle for every API view: the default limit plus the view's `throttle_scope`.
+
+    It records the most restrictive window on the Django request, where
+    `RateLimitHeadersMiddleware` turns it into `RateLimit-*` headers, and raises `RateLimited`
+    (429, `Retry-After`) when any limit is exceeded.
+    """
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        django_request: HttpRequest = request._request
+        # Set even when nothing is counted: the middleware must not count this request again.
+        setattr(django_request, _STATE_ATTRIBUTE, None)
+        if is_exempt(django_request):
+            return True
+        windows = _limit_or_fail_open(
+            django_request,
+            scope=getattr(view, "throttle_scope", None),
+            credential_accepted=request.auth is not None,
+        )
+        if not windows:
+            return True
+        setattr(django_request, _STATE_ATTRIBUTE, most_restrictive(windows))
+        exceeded = [w for w in windows if w.exceeded]
+        if exceeded:
+            raise RateLimited(wait=max(w.reset_seconds for w in exceeded))
+        return True
+
+
+class RateLimitHeadersMiddleware:
+    """Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` to API responses.
+
+    DRF checks authentication and permissions before throttles, so a request it refuses early
+    (401, 403) never reaches `DefaultRateThrottle`. For those, this middleware counts the request
+    itself (when the view uses the throttle) and turns the answer into a 429 once the limit is
+    exceeded, so failing credentials cannot be tried without limit.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        window: Window | None = getattr(request, _STATE_ATTRIBUTE, None)
+        if not hasattr(request, _STATE_ATTRIBUTE):
+            window = self._limit_refused_request(request, response)
+            if window is not None and window.exceeded:
+                from emporium.core.errors import problem_response  # imports rest_framework.views
+
+                response = problem_response(
+                    request,
+                    status=429,
+                    code=RateLimited.default_code,
+                    detail=str(RateLimited(window.reset_seconds).detail),
+                )
+                response["Retry-After"] = str(window.reset_seconds)
+        if window is not None:
+            response["RateLimit-Limit"] = str(window.rate.limit)
+            response["RateLimit-Remaining"] = str(window.remaining)
+            response["RateLimit-Reset"] = str(window.reset_seconds)
+        return response
+
+    def _limit_refused_request(self, request: HttpRequest, response: HttpResponse) -> Window | None:
+        from rest_framework.views import APIView  # see the TYPE_CHECKING import
+
+        context: dict[str, Any] = getattr(response, "renderer_context", None) or {}
+        view, drf_request = context.get("view"), context.get("request")
+        if not isinstance(view, APIView) or not isinstance(drf_request, Request):
+            return None
+        if is_exempt(request):
+            return None
+        if not any(isinstance(t, DefaultRateThrottle) for t in view.get_throttles()):
+            return None
+        windows = _limit_or_fail_open(
+            request,
+            scope=getattr(view, "throttle_scope", None),
+            credential_accepted=getattr(drf_request, "_auth", None) is not None,
+        )
+        return most_restrictive(windows) if windows else None

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The web server, in development (`make run`) and production alike: granian serving the ASGI app.
+# HTTP/1.1 and HTTP/2 on one port: h2 over TLS (ALPN) when TLS_CERTIFICATE and TLS_KEY are set,
+# h2c with prior knowledge otherwise (for a TLS-terminating proxy in front).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+args=(
+  --interface asginl
+  --host "${EMPORIUM_HOST:-127.0.0.1}"
+  --port "${EMPORIUM_PORT:-8000}"
+  --http auto
+  --workers "${WEB_WORKERS:-1}"
+)
+if [[ -n "${TLS_CERTIFICATE:-}" ]]; then
+  args+=(--ssl-certificate "$TLS_CERTIFICATE" --ssl-keyfile "${TLS_KEY:?set TLS_KEY (PKCS#8 PEM) with TLS_CERTIFICATE}")
+fi
+exec .venv/bin/granian "${args[@]}" config.asgi:application
