@@ -26,7 +26,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import service_unavailable
-from emporium.core.tests.test_cors import API_ALLOW_HEADERS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -172,7 +171,6 @@ def test_cors_allowed_origin_reads_the_api_and_corp_blocks_no_cors_loads(
     browse, storefront, settings
 ):
     settings.CORS_ALLOWED_ORIGINS = [storefront]
-    settings.CORS_ALLOW_HEADERS = API_ALLOW_HEADERS  # as proposed for config/settings/base.py
 
     page = browse(f"{storefront}/")
 
