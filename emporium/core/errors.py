@@ -9,8 +9,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
+from django_stubs_ext import StrOrPromise
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -25,10 +27,10 @@ class ApplicationError(Exception):
 
     status = 400
     code = "invalid_request"
-    title = "The request could not be processed."
+    title: StrOrPromise = _lazy("The request could not be processed.")
 
     def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
-        self.detail = detail or self.title
+        self.detail = str(detail or self.title)
         if code is not None:
             self.code = code
         super().__init__(self.detail)

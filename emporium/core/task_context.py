@@ -42,8 +42,9 @@ def _header(task: Any, name: str) -> str | None:
 def _restore_context(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     if task is None or task_id is None:
         return
-    tenant_id = _header(task, TENANT_HEADER)
-    request_id = _header(task, REQUEST_ID_HEADER) or f"task-{task_id}"
+    # Without headers (a task run eagerly, in-process) the caller's context simply carries on.
+    tenant_id = _header(task, TENANT_HEADER) or context.get_current_tenant_id()
+    request_id = _header(task, REQUEST_ID_HEADER) or context.get_request_id() or f"task-{task_id}"
     _tokens[task_id] = context.bind_context(tenant_id=tenant_id, request_id=request_id)
 
 
