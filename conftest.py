@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import NoReturn
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import pytest
 
@@ -22,7 +22,46 @@ def service_unavailable(what: str) -> NoReturn:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_redis_cache() -> None:
+    """Counters in Redis (rate limits, lockouts) outlive a test; the database cache rolls back
+    with the test's transaction by itself."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if str(settings.CACHES["default"]["BACKEND"]).endswith("RedisCache"):
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_tenant() -> Iterator[None]:
     """Tests act as the default tenant unless they switch tenant themselves."""
     with tenant_context(DEFAULT_TENANT_ID):
         yield
+
+
+TEST_PASSWORD = "a-long-and-unusual-passphrase-42"  # noqa: S105 (test users only)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., Any]:
+    """Create a verified user of the current tenant: `make_user(email=..., **fields)`."""
+    from django.utils import timezone
+
+    from emporium.accounts.models import User
+
+    def make(email: str = "ada@example.com", password: str = TEST_PASSWORD, **fields: Any) -> User:
+        fields.setdefault("email_verified_at", timezone.now())
+        return User.objects.create_user(email, password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def bearer() -> Callable[[Any], dict[str, str]]:
+    """Headers for the test client carrying an access token: `client.get(url, **bearer(user))`."""
+    from emporium.accounts.api.auth import tokens_for
+
+    def header(user: Any) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {tokens_for(user)['access']}"}
+
+    return header

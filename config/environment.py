@@ -112,6 +112,7 @@ class EnvironmentSettings(BaseSettings):
     log_level: LogLevel = "INFO"
     log_levels: Annotated[dict[str, LogLevel], NoDecode] = {}
     log_format: Literal["console", "json"] = "console"
+    security_log_file: Path | None = None
 
     tenant_trusted_networks: Annotated[list[IPNetwork], NoDecode] = [
         ipaddress.ip_network("127.0.0.0/8"),
@@ -135,6 +136,11 @@ class EnvironmentSettings(BaseSettings):
     security_txt_languages: str = "en, de, es"
     security_txt_expires_days: int = Field(default=180, gt=0, le=365)
     sitemap_url: str | None = None
+
+    jwt_signing_key: SecretStr | None = None
+    jwt_access_lifetime_seconds: int = Field(default=300, gt=0, le=86_400)
+    jwt_refresh_lifetime_seconds: int = Field(default=14 * 86_400, gt=0)
+    frontend_url: str = "http://127.0.0.1:8000"
 
     rate_limits: Annotated[dict[str, str], NoDecode] = {}
     idempotency_ttl_seconds: int = Field(default=86_400, gt=0)

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
@@ -28,6 +30,9 @@ urlpatterns = [
     # Unknown API addresses get a problem document even with DEBUG on.
     re_path(r"^api/", errors.page_not_found, {"exception": None}, name="api-not-found"),
 ]
+
+# Uploaded media (avatars) in development; in production the storage backend serves them.
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler400 = "emporium.core.errors.bad_request"
 handler403 = "emporium.core.errors.permission_denied"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    "rest_framework_simplejwt.token_blacklist",
     "emporium.core",
     "emporium.tenants",
     "emporium.accounts",
@@ -116,10 +118,13 @@ AUTHENTICATION_BACKENDS = ["emporium.accounts.backends.TenantEmailBackend"]
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "first_name", "last_name")},
+    },
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 10},
+        "OPTIONS": {"min_length": 12},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -178,6 +183,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "core.purge_idempotency_records": {
         "task": "core.purge_idempotency_records",
         "schedule": 3600.0,
+    },
+    "accounts.purge_expired_tokens": {
+        "task": "accounts.purge_expired_tokens",
+        "schedule": 86400.0,
     },
 }
 
@@ -254,6 +263,7 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSION": "v1",
     "ALLOWED_VERSIONS": ["v1", "v2"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "emporium.accounts.authentication.JWTAuthentication",
         "emporium.core.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -285,6 +295,12 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # An enum holding "" (blank choice) is rejected by OpenAPI validators; blank stays allowed.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentPurposeEnum": "emporium.accounts.models.preferences.ConsentPurpose",
+        "ConsentSourceEnum": "emporium.accounts.models.preferences.ConsentSource",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "emporium.api.schema.add_problem_responses",
@@ -305,6 +321,35 @@ RATE_LIMITS: dict[str, str] = {
     "graphql": "120/min",
     **ENV.rate_limits,
 }
+
+
+# --- Accounts: JWT and one-time tokens -----------------------------------------------------
+SIMPLE_JWT: dict[str, Any] = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ENV.jwt_access_lifetime_seconds),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=ENV.jwt_refresh_lifetime_seconds),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": ENV.jwt_signing_key.get_secret_value() if ENV.jwt_signing_key else SECRET_KEY,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+# Lifetimes of the single-use tokens sent by email.
+ACCOUNT_TOKEN_LIFETIMES: dict[str, timedelta] = {
+    "verify_email": timedelta(days=3),
+    "password_reset": timedelta(hours=1),
+    "delete_account": timedelta(hours=24),
+    "reactivate": timedelta(days=7),
+}
+# Brute-force protection: after this many consecutive failures an account is locked for a
+# cool-down that doubles with each further failure, up to the maximum.
+LOGIN_LOCKOUT_THRESHOLD = 5
+LOGIN_LOCKOUT_BASE_SECONDS = 60
+LOGIN_LOCKOUT_MAX_SECONDS = 3600
+# Where the links in account emails point (the storefront's pages).
+FRONTEND_URL = ENV.frontend_url
 
 
 # --- Idempotency keys for POST under /api/ ---------------------------------------------------
@@ -365,6 +410,17 @@ SECURITY_TXT = {
 
 # --- Logging: structlog renders every record, stdlib ones included ---------------------------
 LOG_FORMAT = ENV.log_format
+# Authentication and account security events (sign-ins, lockouts, password changes, token
+# revocation) go to their own logger: to SECURITY_LOG_FILE when set, else with the other lines.
+_security_handler: dict[str, Any] = (
+    {
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": str(ENV.security_log_file),
+        "formatter": "structured",
+    }
+    if ENV.security_log_file
+    else {"class": "logging.StreamHandler", "formatter": "structured"}
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -376,10 +432,12 @@ LOGGING = {
     },
     "handlers": {
         "stream": {"class": "logging.StreamHandler", "formatter": "structured"},
+        "security": _security_handler,
     },
     "root": {"handlers": ["stream"], "level": ENV.log_level},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        "emporium.security": {"handlers": ["security"], "level": "INFO", "propagate": False},
         **{name: {"level": level} for name, level in ENV.log_levels.items()},
     },
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -146,6 +147,8 @@ def add_problem_responses(
                 schema = "ValidationProblem" if status == "400" else "Problem"
                 responses.setdefault(status, _response(description, schema))
             for status, response in responses.items():
+                if not response.get("description") and status.isdigit():
+                    response["description"] = HTTPStatus(int(status)).phrase
                 names = list(_COMMON_HEADERS)
                 if status == "429":
                     names.append("Retry-After")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.db import models
+from django.core.cache import cache
+from django.db import models, transaction
 from django.db.models.functions import Lower
 
 from emporium.core.context import require_current_tenant_id
@@ -42,8 +44,16 @@ class User(TenantOwnedModel, AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=16, blank=True, help_text="E.164, e.g. +4930123456.")
+    locale = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin site.")
     is_active = models.BooleanField(default=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on password change, pause and deletion: access tokens carry it and stop working
+    # the moment it changes.
+    token_version = models.PositiveIntegerField(default=0, editable=False)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=500, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
     unscoped: ClassVar[Any] = ScopedManager()
@@ -62,8 +72,24 @@ class User(TenantOwnedModel, AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # Authenticated requests read users from the cache: drop the entry now, and again once
+        # the change is committed, in case a concurrent request cached the old row meanwhile.
+        key = f"accounts:user:{self.pk}"
+        cache.delete(key)
+        transaction.on_commit(lambda: cache.delete(key), using=kwargs.get("using"))
+
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip() or self.email
 
     def get_short_name(self) -> str:
         return self.first_name or self.email
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None

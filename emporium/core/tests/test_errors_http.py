@@ -82,7 +82,7 @@ def test_bad_json_is_a_problem(client):
 @pytest.mark.django_db
 def test_unauthenticated_is_a_problem(client):
     body = _problem(
-        client.post("/api/v1/echo/", {}, content_type="application/json"), 403, "not_authenticated"
+        client.post("/api/v1/echo/", {}, content_type="application/json"), 401, "not_authenticated"
     )
     assert body["detail"]
 

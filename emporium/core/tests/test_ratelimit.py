@@ -199,7 +199,7 @@ def test_requests_refused_before_throttling_still_count(client):
         response = client.get("/test-ratelimit/private/")
         statuses.append(response.status_code)
         assert response.get("RateLimit-Limit") == "3"
-    assert statuses == [403, 403, 403, 429]
+    assert statuses == [401, 401, 401, 429]
     assert response.json()["code"] == "rate_limited"
     assert response["Retry-After"] == "55"
     assert response["Content-Type"] == "application/problem+json"
