@@ -52,3 +52,21 @@ def test_compiled_catalogues_are_up_to_date(tmp_path):
         fresh = tmp_path / f"{po.parts[-3]}.mo"
         subprocess.run(["msgfmt", "--check-format", "-o", str(fresh), str(po)], check=True)
         assert fresh.read_bytes() == po.with_suffix(".mo").read_bytes(), po
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("de", "E-Mail-Adresse oder Passwort ist falsch."),
+        ("es", "El correo electrónico o la contraseña no son correctos."),
+    ],
+)
+def test_account_messages_are_translated(client, language, expected):
+    response = client.post(
+        "/api/v1/auth/token/",
+        {"email": "nobody@example.com", "password": "wrong-wrong-wrong"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.json()["code"] == "invalid_credentials"
+    assert response.json()["detail"] == expected
