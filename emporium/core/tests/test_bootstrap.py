@@ -29,6 +29,7 @@ def test_creates_demo_admin_once_and_prints_credentials(settings, tmp_path):
     assert admin.is_superuser
     assert admin.is_staff
     assert admin.check_password(saved["password"])
+    assert admin.is_email_verified
 
     second = _run()
     assert saved["password"] in second

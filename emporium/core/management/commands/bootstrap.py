@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from emporium.accounts.models import User
 from emporium.accounts.services import user_create
@@ -55,10 +56,12 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(12)
         user = User.objects.filter(email__iexact=DEMO_ADMIN_EMAIL).first()
         if user is None:
-            user_create(email=DEMO_ADMIN_EMAIL, password=password, is_superuser=True)
+            user = user_create(email=DEMO_ADMIN_EMAIL, password=password, is_superuser=True)
         else:
             user.set_password(password)
-            user.save(update_fields=["password"])
+        # The demo admin may also sign in to the API (JWT needs a verified email).
+        user.email_verified_at = user.email_verified_at or timezone.now()
+        user.save(update_fields=["password", "email_verified_at"])
         credentials.touch(mode=0o600)
         credentials.write_text(json.dumps({"email": DEMO_ADMIN_EMAIL, "password": password}))
         return DEMO_ADMIN_EMAIL, password
