@@ -188,6 +188,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "accounts.purge_expired_tokens",
         "schedule": 86400.0,
     },
+    # Also runs Django's clearsessions.
+    "accounts.retention_purge": {"task": "accounts.retention_purge", "schedule": 86400.0},
 }
 
 
@@ -343,6 +345,15 @@ ACCOUNT_TOKEN_LIFETIMES: dict[str, timedelta] = {
     "delete_account": timedelta(hours=24),
     "reactivate": timedelta(days=7),
 }
+# How long each class of account data is kept (emporium/accounts/retention.py purges daily).
+ACCOUNT_RETENTION: dict[str, timedelta] = {
+    "unverified_accounts": timedelta(days=30),
+    "deleted_accounts": timedelta(days=30),
+    "login_history": timedelta(days=90),
+    "exports": timedelta(days=7),
+}
+# How long a signed GDPR export download link works.
+ACCOUNT_EXPORT_LINK_MAX_AGE = timedelta(minutes=15)
 # Brute-force protection: after this many consecutive failures an account is locked for a
 # cool-down that doubles with each further failure, up to the maximum.
 LOGIN_LOCKOUT_THRESHOLD = 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from emporium.accounts.models import AccountToken, User
+from emporium.accounts.models import AccountToken, LoginEvent, User
 from emporium.core.errors import ApplicationError
 from emporium.core.logging import get_logger
 
@@ -190,3 +191,17 @@ def user_password_reset_confirm(*, token: str, new_password: str) -> User:
         user_tokens_revoke(user=user, reason="password_reset")
     security_log.info("password_reset", user_id=str(user.id))
     return user
+
+
+def login_event_record(*, email: str, succeeded: bool, ip: str, user_agent: str) -> None:
+    """Add a sign-in attempt to the history of the account with `email`, if there is one."""
+    user = User.objects.filter(email__iexact=email).only("id", "tenant_id").first()
+    if user is None:
+        return
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        ip = ""
+    LoginEvent.objects.create(
+        user=user, succeeded=succeeded, ip_address=ip or None, user_agent=user_agent[:256]
+    )

@@ -60,3 +60,8 @@ def send_password_reset_email(user_id: str) -> None:
 def purge_expired_tokens() -> int:
     """Daily: delete expired and used one-time tokens of every tenant."""
     return account_tokens_purge_expired()
+
+
+# Tasks of the other account modules, registered with the worker through this module.
+from emporium.accounts.tasks_exports import *  # noqa: E402,F403
+from emporium.accounts.tasks_lifecycle import *  # noqa: E402,F403

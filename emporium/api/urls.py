@@ -15,4 +15,6 @@ urlpatterns = [
     re_path(VERSION, include("emporium.accounts.api.auth")),
     re_path(VERSION, include("emporium.accounts.api.profile")),
     re_path(VERSION, include("emporium.accounts.api.preferences")),
+    re_path(VERSION, include("emporium.accounts.api.lifecycle")),
+    re_path(VERSION, include("emporium.accounts.api.exports")),
 ]

@@ -172,6 +172,10 @@ class TokenObtainView(PublicAuthView):
         user = authenticate(
             request._request, username=email, password=data.validated_data["password"]
         )
+        user_agent = request.headers.get("User-Agent", "")
+        services.login_event_record(
+            email=email, succeeded=isinstance(user, User), ip=ip, user_agent=user_agent
+        )
         if not isinstance(user, User):
             lock = login_failure_record(email=email)
             services.security_log.warning("login_failed", ip=ip)

@@ -189,3 +189,16 @@ def test_sign_in_events_are_in_the_security_log(client, make_user, security_log)
     assert succeeded["user_id"] == str(User.objects.get().id)
     assert TEST_PASSWORD not in json.dumps(lines)
     assert "ada@example.com" not in json.dumps(lines)
+
+
+def test_sign_ins_are_recorded_in_the_login_history(client, make_user):
+    from emporium.accounts.models import LoginEvent
+
+    user = make_user()
+    _sign_in(client, password="wrong-wrong-wrong", REMOTE_ADDR="203.0.113.9")
+    _sign_in(client, HTTP_USER_AGENT="Shop/1.0 " + "x" * 400)
+    _sign_in(client, email="nobody@example.com")
+    events = list(LoginEvent.objects.order_by("created_at"))
+    assert [(e.user_id, e.succeeded) for e in events] == [(user.id, False), (user.id, True)]
+    assert events[0].ip_address == "203.0.113.9"
+    assert len(events[1].user_agent) == 256
