@@ -41,7 +41,16 @@ class UserAdmin(DjangoUserAdmin[User]):
         ("Status", {"fields": ("email_verified_at", "paused_at", "pause_reason")}),
         (
             "Permissions",
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            {
+                "fields": (
+                    "is_active",
+                    "is_staff",
+                    "is_platform_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
         ),
         ("Dates", {"fields": ("last_login", "created_at")}),
     )

@@ -8,6 +8,7 @@ from django.core.cache import cache
 
 from emporium.accounts.models import User
 from emporium.core.context import get_current_tenant_id
+from emporium.tenants.models import DEFAULT_TENANT_ID
 
 USER_CACHE_SECONDS = 300
 
@@ -25,10 +26,29 @@ def user_get_for_token(*, user_id: uuid.UUID | str, token_version: int) -> User 
     key = user_cache_key(user_id)
     user: User | None = cache.get(key)
     if user is None:
-        user = User.objects.filter(id=user_id).first()
+        user = User.objects.filter(id=user_id).first() or platform_staff_get(user_id=user_id)
         if user is None:
             return None
         cache.set(key, user, timeout=USER_CACHE_SECONDS)
-    if user.tenant_id != get_current_tenant_id() or user.token_version != token_version:
+    own_shop = user.tenant_id == get_current_tenant_id()
+    if not (own_shop or user.is_platform_staff) or user.token_version != token_version:
         return None
     return user
+
+
+def platform_staff_get(
+    *, email: str | None = None, user_id: uuid.UUID | str | None = None
+) -> User | None:
+    """An active platform staff member (a staff user of the default shop allowed in every
+    shop), by email or id, whichever shop is in context."""
+    if email is None and user_id is None:
+        return None
+    staff = User.unscoped.filter(
+        tenant_id=DEFAULT_TENANT_ID, is_platform_staff=True, is_staff=True, is_active=True
+    )
+    if email is not None:
+        staff = staff.filter(email__iexact=email)
+    if user_id is not None:
+        staff = staff.filter(id=user_id)
+    found: User | None = staff.first()
+    return found

@@ -9,10 +9,12 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.cache import cache
 from django.db import models, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 
-from emporium.core.context import require_current_tenant_id
+from emporium.core.context import require_current_tenant_id, tenant_context
 from emporium.core.models import ScopedManager, TenantOwnedModel
+from emporium.tenants.models import DEFAULT_TENANT_ID
 
 
 class UserManager(BaseUserManager["User"]):
@@ -47,6 +49,11 @@ class User(TenantOwnedModel, AbstractBaseUser, PermissionsMixin):
     phone = models.CharField(max_length=16, blank=True, help_text="E.164, e.g. +4930123456.")
     locale = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin site.")
+    is_platform_staff = models.BooleanField(
+        default=False,
+        help_text="Platform staff: may sign in to every shop's admin site and staff API. Only for "
+        "staff of the default shop.",
+    )
     is_active = models.BooleanField(default=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     # Bumped on password change, pause and deletion: access tokens carry it and stop working
@@ -67,13 +74,23 @@ class User(TenantOwnedModel, AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(
                 "tenant", Lower("email"), name="accounts_user_email_per_tenant"
             ),
+            models.CheckConstraint(
+                condition=Q(is_platform_staff=False)
+                | Q(is_staff=True, tenant_id=DEFAULT_TENANT_ID),
+                name="accounts_user_platform_staff_of_default_shop",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.email
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        super().save(*args, **kwargs)
+        if self.is_platform_staff and self.tenant_id is not None:
+            # Platform staff act on other shops' hosts; their own row stays the default shop's.
+            with tenant_context(self.tenant_id):
+                super().save(*args, **kwargs)
+        else:
+            super().save(*args, **kwargs)
         # Authenticated requests read users from the cache: drop the entry now, and again once
         # the change is committed, in case a concurrent request cached the old row meanwhile.
         key = f"accounts:user:{self.pk}"
