@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
+from emporium.accounts.emails import email_token_link
 from emporium.accounts.models import AccountToken, User
-from emporium.accounts.services import account_token_issue, account_tokens_purge_expired
+from emporium.accounts.services import account_tokens_purge_expired
 from emporium.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -21,16 +19,13 @@ def send_verification_email(user_id: str) -> None:
     user = User.objects.filter(id=user_id, email_verified_at__isnull=True).first()
     if user is None:
         return
-    token = account_token_issue(user=user, purpose=AccountToken.Purpose.VERIFY_EMAIL)
-    link = f"{settings.FRONTEND_URL}/verify-email?token={token}"
-    with translation.override(user.locale or settings.LANGUAGE_CODE):
-        send_mail(
-            subject=_("Confirm your email address"),
-            message=_("Welcome! Confirm your email address by opening this link:\n\n%(link)s\n")
-            % {"link": link},
-            from_email=None,
-            recipient_list=[user.email],
-        )
+    email_token_link(
+        user=user,
+        purpose=AccountToken.Purpose.VERIFY_EMAIL,
+        path="verify-email",
+        subject=_("Confirm your email address"),
+        body=_("Welcome! Confirm your email address by opening this link:\n\n%(link)s\n"),
+    )
     log.info("verification_email_sent", user_id=user_id)
 
 
@@ -40,19 +35,16 @@ def send_password_reset_email(user_id: str) -> None:
     user = User.objects.filter(id=user_id, is_active=True).first()
     if user is None:
         return
-    token = account_token_issue(user=user, purpose=AccountToken.Purpose.PASSWORD_RESET)
-    link = f"{settings.FRONTEND_URL}/reset-password?token={token}"
-    with translation.override(user.locale or settings.LANGUAGE_CODE):
-        send_mail(
-            subject=_("Reset your password"),
-            message=_(
-                "Someone asked to reset the password of your account. If it was you, open this "
-                "link within an hour:\n\n%(link)s\n\nOtherwise ignore this email."
-            )
-            % {"link": link},
-            from_email=None,
-            recipient_list=[user.email],
-        )
+    email_token_link(
+        user=user,
+        purpose=AccountToken.Purpose.PASSWORD_RESET,
+        path="reset-password",
+        subject=_("Reset your password"),
+        body=_(
+            "Someone asked to reset the password of your account. If it was you, open this "
+            "link within an hour:\n\n%(link)s\n\nOtherwise ignore this email."
+        ),
+    )
     log.info("password_reset_email_sent", user_id=user_id)
 
 

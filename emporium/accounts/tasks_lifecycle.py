@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
-from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
+from emporium.accounts.emails import email_token_link
 from emporium.accounts.models import AccountPause, AccountToken, User
-from emporium.accounts.services import account_token_issue
 from emporium.core.logging import get_logger
 
 __all__ = ["send_account_deletion_email", "send_reactivation_email"]
@@ -28,19 +26,16 @@ def send_reactivation_email(user_id: str) -> None:
         user=user, reactivated_at__isnull=True, by_owner=True
     ).exists():
         return
-    token = account_token_issue(user=user, purpose=AccountToken.Purpose.REACTIVATE)
-    link = f"{settings.FRONTEND_URL}/reactivate?token={token}"
-    with translation.override(user.locale or settings.LANGUAGE_CODE):
-        send_mail(
-            subject=_("Your account is paused"),
-            message=_(
-                "Your account is paused: nobody can sign in to it. When you want to use it "
-                "again, open this link:\n\n%(link)s\n"
-            )
-            % {"link": link},
-            from_email=None,
-            recipient_list=[user.email],
-        )
+    email_token_link(
+        user=user,
+        purpose=AccountToken.Purpose.REACTIVATE,
+        path="reactivate",
+        subject=_("Your account is paused"),
+        body=_(
+            "Your account is paused: nobody can sign in to it. When you want to use it "
+            "again, open this link:\n\n%(link)s\n"
+        ),
+    )
     log.info("reactivation_email_sent", user_id=user_id)
 
 
@@ -51,20 +46,18 @@ def send_account_deletion_email(user_id: str) -> None:
     user = User.objects.filter(id=user_id, is_active=True).first()
     if user is None:
         return
-    token = account_token_issue(user=user, purpose=AccountToken.Purpose.DELETE_ACCOUNT)
-    link = f"{settings.FRONTEND_URL}/delete-account?token={token}"
     lifetime = settings.ACCOUNT_TOKEN_LIFETIMES[AccountToken.Purpose.DELETE_ACCOUNT]
     hours = int(lifetime.total_seconds() // 3600)
-    with translation.override(user.locale or settings.LANGUAGE_CODE):
-        send_mail(
-            subject=_("Confirm the deletion of your account"),
-            message=_(
-                "Someone asked to delete your account. If it was you, open this link within "
-                "%(hours)s hours to delete it for good:\n\n%(link)s\n\nOtherwise ignore this "
-                "email and consider changing your password."
-            )
-            % {"link": link, "hours": hours},
-            from_email=None,
-            recipient_list=[user.email],
-        )
+    email_token_link(
+        user=user,
+        purpose=AccountToken.Purpose.DELETE_ACCOUNT,
+        path="delete-account",
+        subject=_("Confirm the deletion of your account"),
+        body=_(
+            "Someone asked to delete your account. If it was you, open this link within "
+            "%(hours)s hours to delete it for good:\n\n%(link)s\n\nOtherwise ignore this "
+            "email and consider changing your password."
+        ),
+        hours=hours,
+    )
     log.info("account_deletion_email_sent", user_id=user_id)

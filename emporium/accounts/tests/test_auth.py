@@ -203,3 +203,13 @@ def test_purge_expired_tokens(make_user):
     AccountToken.objects.filter(purpose="password_reset").update(expires_at=timezone.now())
     call_command("purge_expired_tokens")
     assert list(AccountToken.objects.values_list("purpose", flat=True)) == ["verify_email"]
+
+
+def test_account_emails_use_the_users_language(make_user):
+    from emporium.accounts.tasks import send_password_reset_email
+
+    user = make_user(locale="de")
+    send_password_reset_email(str(user.id))
+    assert mail.outbox[0].subject == "Passwort zurücksetzen"
+    assert "/reset-password?token=" in mail.outbox[0].body
+    assert "innerhalb einer Stunde" in mail.outbox[0].body
