@@ -22,8 +22,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "/health/live"
-# Later domains add their hot endpoints here (product list, product detail, search...).
-TARGETS = ["/api/v1/"]
+# Hot endpoints; `{product}` is replaced by the slug of the first listed product.
+TARGETS = [
+    "/api/v1/",
+    "/api/v1/categories/",
+    "/api/v1/products/",
+    "/api/v1/products/?category=clothing&min_price=10&max_price=50&ordering=price",
+    "/api/v1/products/{product}/",
+]
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 
@@ -97,15 +103,18 @@ def main() -> int:
                 time.sleep(0.3)
         print(f"{REQUESTS} requests per endpoint, concurrency {CONCURRENCY}")
         print(
-            f"{'endpoint':<24}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
+            f"{'endpoint':<72}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
             f"{'throughput vs baseline':>26}"
         )
+        listed = httpx.get(base + "/api/v1/products/?page_size=1", timeout=10).json()
+        product = str(listed["results"][0]["slug"]) if listed.get("results") else ""
+        targets = [t.replace("{product}", product) for t in TARGETS if product or "{" not in t]
         baseline = asyncio.run(_measure(base, BASELINE))
-        for path in [BASELINE, *TARGETS]:
+        for path in [BASELINE, *targets]:
             result = baseline if path == BASELINE else asyncio.run(_measure(base, path))
             ratio = result["rps"] / baseline["rps"]
             print(
-                f"{path:<24}{result['rps']:>10.0f}{result['p50']:>10.1f}{result['p95']:>10.1f}"
+                f"{path:<72}{result['rps']:>10.0f}{result['p50']:>10.1f}{result['p95']:>10.1f}"
                 f"{result['p99']:>10.1f}{ratio:>26.2f}"
             )
     finally:

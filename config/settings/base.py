@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "emporium.core",
     "emporium.tenants",
     "emporium.accounts",
+    "emporium.catalog",
+    "emporium.inventory",
 ]
 
 MIDDLEWARE = [

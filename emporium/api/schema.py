@@ -145,7 +145,9 @@ def add_problem_responses(
                     parameters.append(_IDEMPOTENCY_KEY_PARAMETER)
             for status, description in errors.items():
                 schema = "ValidationProblem" if status == "400" else "Problem"
-                responses.setdefault(status, _response(description, schema))
+                documented = responses.setdefault(status, _response(description, schema))
+                # A view may describe an error without a body schema: errors are problems.
+                documented.setdefault("content", _response(description, schema)["content"])
             for status, response in responses.items():
                 if not response.get("description") and status.isdigit():
                     response["description"] = HTTPStatus(int(status)).phrase

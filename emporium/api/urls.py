@@ -17,4 +17,7 @@ urlpatterns = [
     re_path(VERSION, include("emporium.accounts.api.preferences")),
     re_path(VERSION, include("emporium.accounts.api.lifecycle")),
     re_path(VERSION, include("emporium.accounts.api.exports")),
+    # Staff writes first: `products/batch/` must not be taken for a product slug.
+    re_path(VERSION, include("emporium.catalog.api.write")),
+    re_path(VERSION, include("emporium.catalog.api.read")),
 ]

@@ -16,7 +16,7 @@ from emporium.accounts.models import User
 from emporium.accounts.services import user_create
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
-SEED_COMMAND = "seed_demo"
+SEED_COMMAND = "seed_demo_data"
 
 
 class Command(BaseCommand):

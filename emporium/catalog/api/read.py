@@ -1,0 +1,333 @@
+"""Public catalog reads: categories (flat or tree) and products (list with filters, detail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from emporium.catalog import selectors
+from emporium.catalog.models import Category, Product
+from emporium.catalog.serializers import (
+    CategorySerializer,
+    CategoryTreeSerializer,
+    ProductSerializer,
+    ProductV2Serializer,
+    product_serializer_class,
+    stock_quantity,
+)
+from emporium.core.caching import CachedReadMixin
+from emporium.core.pagination import PageNumberPagination
+
+LIST_MAX_AGE = 30
+DETAIL_MAX_AGE = 60
+TRUE_FALSE = ["true", "false"]
+
+_PROBLEM = OpenApiResponse(description=_("Problem document (application/problem+json)."))
+
+
+def is_staff(request: Request) -> bool:
+    """Whether the caller is staff (sees inactive, unpublished and, on request, deleted rows)."""
+    return bool(getattr(request.user, "is_staff", False))
+
+
+class ProductPagination(PageNumberPagination):
+    """Page-number pagination that reports the applied (clamped) `page_size`."""
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        if self.page is not None:  # always set by paginate_queryset before this call
+            response.data["page_size"] = self.page.paginator.per_page
+        return response
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        result = super().get_paginated_response_schema(schema)
+        result["required"] = ["count", "page_size", "results"]
+        result["properties"]["page_size"] = {
+            "type": "integer",
+            "example": 20,
+            "description": "The page size applied (requests above the maximum are clamped).",
+        }
+        return result
+
+
+class CategoryQuerySerializer(serializers.Serializer[Any]):
+    tree = serializers.ChoiceField(choices=TRUE_FALSE, required=False)
+
+
+class ProductQuerySerializer(serializers.Serializer[Any]):
+    """The product list's filters; errors become a 400 problem naming the field."""
+
+    category = serializers.SlugField(required=False, max_length=200)
+    min_price = serializers.DecimalField(
+        required=False, max_digits=12, decimal_places=2, min_value=0
+    )
+    max_price = serializers.DecimalField(
+        required=False, max_digits=12, decimal_places=2, min_value=0
+    )
+    in_stock = serializers.ChoiceField(choices=TRUE_FALSE, required=False)
+    ordering = serializers.ChoiceField(
+        choices=list(selectors.PRODUCT_ORDERINGS), default=selectors.DEFAULT_PRODUCT_ORDERING
+    )
+    include_deleted = serializers.ChoiceField(choices=TRUE_FALSE, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError(
+                {"max_price": _("Must not be lower than min_price.")}, code="invalid_range"
+            )
+        return attrs
+
+
+def product_detail_responses(serializer: type[ProductSerializer]) -> dict[int, Any]:
+    """The documented answers of the product detail for one version's serializer."""
+    return {
+        200: serializer,
+        301: OpenApiResponse(description="Moved: the product's slug changed."),
+        304: OpenApiResponse(description="Not modified."),
+        404: _PROBLEM,
+    }
+
+
+CATEGORY_SLUG = OpenApiParameter(
+    "slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Category slug."
+)
+PRODUCT_SLUG = OpenApiParameter(
+    "slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Product slug."
+)
+
+
+@extend_schema(tags=["catalog"])
+class CategoryListView(CachedReadMixin, ListAPIView[Category]):
+    """Active categories, flat (ordered by position, name) or as a tree."""
+
+    permission_classes = [AllowAny]
+    pagination_class = None
+    cache_max_age = LIST_MAX_AGE
+    last_modified_field = None
+
+    @extend_schema(
+        operation_id="categories_list",
+        summary="List categories",
+        description=(
+            "Active categories ordered by position and name, each with its parent's slug. "
+            "With `tree=true`, root categories with their `children` nested. A category below "
+            "an inactive one is hidden too. Staff also see inactive categories."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "tree",
+                OpenApiTypes.STR,
+                enum=TRUE_FALSE,
+                description="`true` returns the nested tree instead of the flat list.",
+            )
+        ],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="CategoryListOrTree",
+                serializers=[CategorySerializer, CategoryTreeSerializer],
+                resource_type_field_name=None,
+                many=True,
+            ),
+            400: _PROBLEM,
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        query = CategoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        categories = selectors.category_list(include_inactive=is_staff(request))
+        if query.validated_data.get("tree") == "true":
+            nodes = selectors.category_tree(categories=categories)
+            return Response(CategoryTreeSerializer(nodes, many=True).data)
+        return Response(CategorySerializer(categories, many=True).data)
+
+
+class _CategoryLookup(RetrieveAPIView[Category]):
+    """Finds the category through the selector (visibility includes the ancestors)."""
+
+    def get_object(self) -> Category:
+        category = selectors.category_get(
+            slug=self.kwargs["slug"], include_inactive=is_staff(self.request)
+        )
+        if category is None:
+            raise Http404
+        return category
+
+
+@extend_schema(tags=["catalog"])
+class CategoryDetailView(CachedReadMixin, _CategoryLookup):
+    """One visible category."""
+
+    permission_classes = [AllowAny]
+    serializer_class = CategorySerializer
+    lookup_field = "slug"
+    cache_max_age = DETAIL_MAX_AGE
+
+    @extend_schema(
+        operation_id="categories_retrieve",
+        summary="Get a category",
+        parameters=[CATEGORY_SLUG],
+        responses={200: CategorySerializer, 404: _PROBLEM},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+@extend_schema(tags=["catalog"])
+class ProductListView(CachedReadMixin, ListAPIView[Product]):
+    """Visible products with filters, ordering and page-number pagination."""
+
+    permission_classes = [AllowAny]
+    pagination_class = ProductPagination
+    cache_max_age = LIST_MAX_AGE
+
+    def get_serializer_class(self) -> type[ProductSerializer]:
+        return product_serializer_class(getattr(self.request, "version", None))
+
+    def get_queryset(self) -> QuerySet[Product]:
+        query = ProductQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        staff = is_staff(self.request)
+        category_ids = None
+        if params.get("category"):
+            category_ids = selectors.category_subtree_ids(
+                slug=params["category"], include_inactive=staff
+            )
+        in_stock = {"true": True, "false": False}.get(params.get("in_stock", ""))
+        return selectors.product_list(
+            staff=staff,
+            include_deleted=staff and params.get("include_deleted") == "true",
+            category_ids=category_ids,
+            min_price=params.get("min_price"),
+            max_price=params.get("max_price"),
+            in_stock=in_stock,
+            ordering=params["ordering"],
+        )
+
+    @extend_schema(
+        operation_id="products_list",
+        summary="List products",
+        description=(
+            "Products visible now: active, not deleted, `publish_at` unset or past and "
+            "`unpublish_at` unset or future. Staff see every product and, with "
+            "`include_deleted=true`, soft-deleted ones too. `page_size` defaults to 20; values "
+            "above 100 are clamped to 100 and the applied size is reported as `page_size`. "
+            "Money is flat in v1 and `{amount, currency}` in v2."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "category",
+                OpenApiTypes.STR,
+                description="Category slug; products of its subcategories are included.",
+            ),
+            OpenApiParameter(
+                "min_price", OpenApiTypes.DECIMAL, description="Lowest price (inclusive)."
+            ),
+            OpenApiParameter(
+                "max_price", OpenApiTypes.DECIMAL, description="Highest price (inclusive)."
+            ),
+            OpenApiParameter(
+                "in_stock",
+                OpenApiTypes.STR,
+                enum=TRUE_FALSE,
+                description="`true`: quantity on hand above 0; `false`: none on hand.",
+            ),
+            OpenApiParameter(
+                "ordering",
+                OpenApiTypes.STR,
+                enum=list(selectors.PRODUCT_ORDERINGS),
+                default=selectors.DEFAULT_PRODUCT_ORDERING,
+                description="Sort order; `-rating` sorts by average rating, best first.",
+            ),
+            OpenApiParameter(
+                "include_deleted",
+                OpenApiTypes.STR,
+                enum=TRUE_FALSE,
+                description="Staff only (ignored for others): also list soft-deleted products.",
+            ),
+        ],
+    )
+    @extend_schema(
+        versions=["v1"], responses={200: ProductSerializer(many=True), 400: _PROBLEM, 404: _PROBLEM}
+    )
+    @extend_schema(
+        versions=["v2"],
+        responses={200: ProductV2Serializer(many=True), 400: _PROBLEM, 404: _PROBLEM},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+@extend_schema(tags=["catalog"])
+class ProductDetailView(CachedReadMixin, RetrieveAPIView[Product]):
+    """One visible product; an old slug answers 301 to the current URL."""
+
+    permission_classes = [AllowAny]
+    lookup_field = "slug"
+    cache_max_age = DETAIL_MAX_AGE
+
+    def get_serializer_class(self) -> type[ProductSerializer]:
+        return product_serializer_class(getattr(self.request, "version", None))
+
+    def get_queryset(self) -> QuerySet[Product]:
+        return selectors.product_base_queryset(staff=is_staff(self.request))
+
+    def get_etag_seed(self, obj: Product) -> str:
+        # Stock and category rows change without touching the product's updated_at.
+        category = obj.category.slug if obj.category is not None else ""
+        return f"{obj.pk}:{obj.updated_at.isoformat()}:{stock_quantity(obj)}:{category}"
+
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="Get a product",
+        description=(
+            "404 for deleted, inactive or unpublished products (staff see them, deleted "
+            "excepted). A former slug answers 301 with `Location` set to the current URL."
+        ),
+        parameters=[PRODUCT_SLUG],
+    )
+    @extend_schema(versions=["v1"], responses=product_detail_responses(ProductSerializer))
+    @extend_schema(versions=["v2"], responses=product_detail_responses(ProductV2Serializer))
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().get(request, *args, **kwargs)
+        except Http404:
+            current = selectors.product_redirect_slug(
+                old_slug=kwargs["slug"], staff=is_staff(request)
+            )
+            if current is None:
+                raise
+            return self._moved(request, current)
+
+    def _moved(self, request: Request, slug: str) -> Response:
+        location = reverse(
+            "api:catalog-product-detail", kwargs={"version": request.version, "slug": slug}
+        )
+        if request.META.get("QUERY_STRING"):
+            location = f"{location}?{request.META['QUERY_STRING']}"
+        return Response(status=301, headers={"Location": location})
+
+
+urlpatterns: list[URLPattern] = [
+    path("categories/", CategoryListView.as_view(), name="catalog-category-list"),
+    path("categories/<slug:slug>/", CategoryDetailView.as_view(), name="catalog-category-detail"),
+    path("products/", ProductListView.as_view(), name="catalog-product-list"),
+    path("products/<slug:slug>/", ProductDetailView.as_view(), name="catalog-product-detail"),
+]

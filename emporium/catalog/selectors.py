@@ -1,0 +1,174 @@
+"""Catalog reads: categories (flat and tree) and the product list with its filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from emporium.catalog.models import Category, Product, ProductSlugRedirect
+
+PRODUCT_ORDERINGS: dict[str, tuple[str, ...]] = {
+    # The id tie-breaker keeps pages stable when sort keys are equal.
+    "price": ("price", "id"),
+    "-price": ("-price", "-id"),
+    "name": ("name", "id"),
+    "-created_at": ("-created_at", "-id"),
+    "-rating": ("-rating_average", "-rating_count", "-id"),
+}
+DEFAULT_PRODUCT_ORDERING = "-created_at"
+
+
+@dataclass
+class CategoryNode:
+    """A category with its child nodes, for the tree view."""
+
+    category: Category
+    children: list[CategoryNode] = field(default_factory=list)
+
+
+def _visible_ids(rows: Iterable[tuple[UUID, UUID | None, bool]]) -> set[UUID]:
+    """Ids of active categories whose ancestors are all active, from (id, parent_id, active)."""
+    by_id = {category_id: (parent_id, is_active) for category_id, parent_id, is_active in rows}
+    visible: set[UUID] = set()
+    for category_id in by_id:
+        chain: list[UUID] = []
+        current: UUID | None = category_id
+        while current is not None and current in by_id and current not in chain:
+            chain.append(current)
+            parent_id, is_active = by_id[current]
+            if not is_active:
+                break
+            if parent_id is None:
+                visible.update(chain)
+                break
+            if parent_id in visible:
+                visible.update(chain)
+                break
+            current = parent_id
+    return visible
+
+
+def category_list(*, include_inactive: bool = False) -> list[Category]:
+    """The shop's categories ordered by position and name (one query; parents joined)."""
+    categories = list(Category.objects.select_related("parent").order_by("position", "name"))
+    if include_inactive:
+        return categories
+    visible_ids = _visible_ids((c.id, c.parent_id, c.is_active) for c in categories)
+    return [category for category in categories if category.id in visible_ids]
+
+
+def category_tree(*, categories: list[Category]) -> list[CategoryNode]:
+    """Nest an ordered category list; nodes whose parent is missing from the list are dropped."""
+    nodes = {category.id: CategoryNode(category=category) for category in categories}
+    roots: list[CategoryNode] = []
+    for category in categories:
+        node = nodes[category.id]
+        if category.parent_id is None:
+            roots.append(node)
+        elif category.parent_id in nodes:
+            nodes[category.parent_id].children.append(node)
+    return roots
+
+
+def category_get(*, slug: str, include_inactive: bool = False) -> Category | None:
+    """The category with `slug` if the caller may see it, else None."""
+    for category in category_list(include_inactive=include_inactive):
+        if category.slug == slug:
+            return category
+    return None
+
+
+def category_subtree_ids(*, slug: str, include_inactive: bool = False) -> set[UUID]:
+    """Ids of the category `slug` and its descendants (one query over the shop's small tree).
+
+    For customers, inactive categories (and what lies below them) are left out: an invisible
+    category yields an empty set.
+    """
+    rows: list[tuple[UUID, UUID | None, str, bool]] = list(
+        Category.objects.values_list("id", "parent_id", "slug", "is_active")
+    )
+    root = next((row[0] for row in rows if row[2] == slug), None)
+    if root is None:
+        return set()
+    allowed = (
+        {row[0] for row in rows}
+        if include_inactive
+        else _visible_ids((row[0], row[1], row[3]) for row in rows)
+    )
+    if root not in allowed:
+        return set()
+    children: dict[UUID, list[UUID]] = {}
+    for category_id, parent_id, _slug, _active in rows:
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(category_id)
+    found: set[UUID] = set()
+    pending = [root]
+    while pending:
+        category_id = pending.pop()
+        if category_id in found or category_id not in allowed:
+            continue
+        found.add(category_id)
+        pending.extend(children.get(category_id, []))
+    return found
+
+
+def product_visible_q(*, now: datetime, prefix: str = "") -> Q:
+    """Products customers may see at `now`: active, scheduled window open (nulls open).
+
+    `prefix` ("product__") applies the rule through a relation.
+    """
+    return (
+        Q(**{f"{prefix}is_active": True})
+        & (Q(**{f"{prefix}publish_at__isnull": True}) | Q(**{f"{prefix}publish_at__lte": now}))
+        & (Q(**{f"{prefix}unpublish_at__isnull": True}) | Q(**{f"{prefix}unpublish_at__gt": now}))
+    )
+
+
+def product_base_queryset(*, staff: bool, include_deleted: bool = False) -> QuerySet[Product]:
+    """Products the caller may see, with category and stock joined for serialization."""
+    if staff:
+        manager = Product.all_objects if include_deleted else Product.objects
+        queryset: QuerySet[Product] = manager.all()
+    else:
+        queryset = Product.objects.filter(product_visible_q(now=timezone.now()))
+    return queryset.select_related("category", "stock")
+
+
+def product_list(
+    *,
+    staff: bool = False,
+    include_deleted: bool = False,
+    category_ids: set[UUID] | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+    in_stock: bool | None = None,
+    ordering: str = DEFAULT_PRODUCT_ORDERING,
+) -> QuerySet[Product]:
+    """The filtered, ordered product list (filters already validated by the caller)."""
+    queryset = product_base_queryset(staff=staff, include_deleted=include_deleted)
+    if category_ids is not None:
+        queryset = queryset.filter(category_id__in=category_ids)
+    if min_price is not None:
+        queryset = queryset.filter(price__gte=min_price)
+    if max_price is not None:
+        queryset = queryset.filter(price__lte=max_price)
+    if in_stock is True:
+        queryset = queryset.filter(stock__quantity__gt=0)
+    elif in_stock is False:
+        queryset = queryset.filter(Q(stock__isnull=True) | Q(stock__quantity=0))
+    return queryset.order_by(*PRODUCT_ORDERINGS[ordering])
+
+
+def product_redirect_slug(*, old_slug: str, staff: bool = False) -> str | None:
+    """The current slug of a product once known as `old_slug`, if the caller may see it."""
+    queryset = ProductSlugRedirect.objects.filter(slug=old_slug, product__deleted_at__isnull=True)
+    if not staff:
+        queryset = queryset.filter(product_visible_q(now=timezone.now(), prefix="product__"))
+    slug: str | None = queryset.values_list("product__slug", flat=True).first()
+    return slug

@@ -1,0 +1,169 @@
+"""Output serializers for categories and products, shared by the public and staff APIs.
+
+Money is flat in v1 (`"price": "12.50", "currency": "EUR"`) and an object in v2
+(`"price": {"amount": "12.50", "currency": "EUR"}`). `ProductSerializer` follows the request's
+version by itself; views that know the version up front use `product_serializer_class(version)`
+so the OpenAPI schema of each version shows the right shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from emporium.catalog.models import Category, Product
+from emporium.catalog.selectors import CategoryNode
+
+_AMOUNT = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+def api_version(context: Mapping[str, Any]) -> str:
+    """The API version of the request in a serializer context ("v1" when unknown)."""
+    request = context.get("request")
+    version = getattr(request, "version", None)
+    return str(version) if version else "v1"
+
+
+def stock_quantity(product: Product) -> int:
+    """Quantity on hand (0 without a stock row); uses the select_related cache when present."""
+    try:
+        return int(product.stock.quantity)
+    except ObjectDoesNotExist:
+        return 0
+
+
+class MoneySerializer(serializers.Serializer[Any]):
+    """An amount with its ISO 4217 currency (v2)."""
+
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField(min_length=3, max_length=3)
+
+
+def money(amount: Decimal | None, currency: str) -> dict[str, str] | None:
+    """The v2 money object, or None when there is no amount."""
+    if amount is None:
+        return None
+    return {"amount": str(_AMOUNT.to_representation(amount)), "currency": currency}
+
+
+class CategorySerializer(serializers.ModelSerializer[Category]):
+    """A category with its parent's slug (flat list and detail)."""
+
+    # The metaclass moves declared fields off the class, so this does not shadow Field.parent.
+    parent: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="slug", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Category
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "position",
+            "parent",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CategoryTreeSerializer(serializers.Serializer[Any]):
+    """A category with its visible children, nested."""
+
+    id = serializers.UUIDField(source="category.id", read_only=True)
+    slug = serializers.SlugField(source="category.slug", read_only=True)
+    name = serializers.CharField(source="category.name", read_only=True)
+    description = serializers.CharField(source="category.description", read_only=True)
+    position = serializers.IntegerField(source="category.position", read_only=True)
+    is_active = serializers.BooleanField(source="category.is_active", read_only=True)
+    children = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "array", "items": {"$ref": "#/components/schemas/CategoryTree"}})
+    def get_children(self, node: CategoryNode) -> list[dict[str, Any]]:
+        return [CategoryTreeSerializer(child, context=self.context).data for child in node.children]
+
+
+PRODUCT_FIELDS = [
+    "id",
+    "slug",
+    "sku",
+    "name",
+    "description",
+    "price",
+    "compare_at_price",
+    "currency",
+    "category",
+    "attributes",
+    "is_active",
+    "publish_at",
+    "unpublish_at",
+    "rating_average",
+    "rating_count",
+    "in_stock",
+    "stock_quantity",
+    "created_at",
+    "updated_at",
+]
+
+
+class ProductSerializer(serializers.ModelSerializer[Product]):
+    """A product as the API shows it (v1 money shape; v2 when the request asks for v2).
+
+    Expects `category` and `stock` to be select_related to stay at one query per page.
+    """
+
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    attributes = serializers.JSONField(read_only=True)
+    in_stock = serializers.SerializerMethodField()
+    stock_quantity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = PRODUCT_FIELDS
+        read_only_fields = fields
+
+    def get_in_stock(self, product: Product) -> bool:
+        return stock_quantity(product) > 0
+
+    def get_stock_quantity(self, product: Product) -> int:
+        return stock_quantity(product)
+
+    def to_representation(self, instance: Product) -> dict[str, Any]:
+        if api_version(self.context) == "v2" and not isinstance(self, ProductV2Serializer):
+            return ProductV2Serializer(context=self.context).to_representation(instance)
+        data: dict[str, Any] = super().to_representation(instance)
+        return data
+
+
+class ProductV2Serializer(ProductSerializer):
+    """A product with money objects instead of a flat amount and currency (v2)."""
+
+    price = serializers.SerializerMethodField()
+    compare_at_price = serializers.SerializerMethodField()
+
+    class Meta(ProductSerializer.Meta):
+        fields = [name for name in PRODUCT_FIELDS if name != "currency"]
+        read_only_fields = fields
+
+    @extend_schema_field(MoneySerializer)
+    def get_price(self, product: Product) -> dict[str, str] | None:
+        return money(product.price, product.currency)
+
+    @extend_schema_field(MoneySerializer(allow_null=True))
+    def get_compare_at_price(self, product: Product) -> dict[str, str] | None:
+        return money(product.compare_at_price, product.currency)
+
+
+def product_serializer_class(version: str | None) -> type[ProductSerializer]:
+    """The product serializer of an API version."""
+    return ProductV2Serializer if version == "v2" else ProductSerializer
