@@ -132,9 +132,10 @@ def user_tokens_revoke(*, user: User, reason: str) -> None:
     """Revoke every token of `user` now: access tokens by bumping the token version, refresh
     tokens by blacklisting them."""
     with transaction.atomic():
-        User.objects.filter(id=user.id).update(token_version=F("token_version") + 1)
+        # One atomic increment; User.save also drops the cached user (now and after commit).
+        user.token_version = F("token_version") + 1
+        user.save(update_fields=["token_version", "updated_at"])
         user.refresh_from_db(fields=["token_version"])
-        user.save(update_fields=["updated_at"])  # clears the cached user after commit
         outstanding = OutstandingToken.objects.filter(user_id=user.id).exclude(
             blacklistedtoken__isnull=False
         )
