@@ -14,7 +14,7 @@ from emporium.core.callers import client_ip
 from emporium.core.context import tenant_context
 from emporium.core.errors import problem_response
 from emporium.tenants.models import Tenant
-from emporium.tenants.selectors import tenant_get_by_host, tenant_get_by_slug, tenant_get_default
+from emporium.tenants.selectors import tenant_get_by_host, tenant_get_by_slug
 
 # Probes and static assets answer without a tenant (and without touching the database).
 TENANT_EXEMPT_PREFIXES = ("/health/", "/static/")
@@ -54,9 +54,9 @@ class TenantMiddleware:
             tenant = tenant_get_by_slug(slug=header_value.strip())
         else:
             host, _port = split_domain_port(request.get_host())
-            tenant = tenant_get_by_host(host=host)
-            if tenant is None and not settings.TENANT_STRICT_HOSTS:
-                tenant = tenant_get_default()
+            tenant = tenant_get_by_host(
+                host=host, fall_back_to_default=not settings.TENANT_STRICT_HOSTS
+            )
         if tenant is None:
             return problem_response(
                 request, status=404, code="tenant_not_found", detail=_("No shop is served here.")
