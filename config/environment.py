@@ -107,6 +107,16 @@ class EnvironmentSettings(BaseSettings):
     search_backend: Literal["database", "elasticsearch"] = "database"
     elasticsearch_url: str | None = None
     email_url: str | None = None
+    # S3-compatible object storage for product images and private files; off when unset.
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_public_base_url: str | None = None
+    s3_signed_url_ttl: int = Field(default=900, gt=0, le=604_800)
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    # CSV imports above this many bytes run as a background job.
+    catalog_import_sync_max_bytes: int = Field(default=1_000_000, gt=0)
     default_from_email: str = "Emporium <no-reply@localhost>"
 
     log_level: LogLevel = "INFO"
@@ -287,6 +297,11 @@ class EnvironmentSettings(BaseSettings):
         if value is None and info.data.get("search_backend") == "elasticsearch":
             raise ValueError("required when SEARCH_BACKEND=elasticsearch")
         return value
+
+    @field_validator("s3_endpoint_url", "s3_public_base_url")
+    @classmethod
+    def _s3_urls(cls, value: str | None) -> str | None:
+        return _require_scheme(value, {"http", "https"}, "S3")
 
     @field_validator("email_url")
     @classmethod

@@ -246,6 +246,19 @@ STORAGES = {
 }
 
 
+# S3-compatible storage: product images are uploaded there by a task when a bucket is set.
+S3_BUCKET = ENV.s3_bucket
+S3_ENDPOINT_URL = ENV.s3_endpoint_url
+S3_REGION = ENV.s3_region
+S3_PUBLIC_BASE_URL = ENV.s3_public_base_url
+S3_SIGNED_URL_TTL = ENV.s3_signed_url_ttl
+AWS_ACCESS_KEY_ID = ENV.aws_access_key_id
+AWS_SECRET_ACCESS_KEY = (
+    ENV.aws_secret_access_key.get_secret_value() if ENV.aws_secret_access_key else None
+)
+CATALOG_IMPORT_SYNC_MAX_BYTES = ENV.catalog_import_sync_max_bytes
+
+
 # --- Internationalisation and time ----------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español")]

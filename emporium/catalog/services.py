@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from emporium.catalog import events
 from emporium.catalog.models import Category, Product, ProductSlugRedirect
 from emporium.core.errors import ApplicationError
 from emporium.inventory.models import Stock
@@ -197,6 +198,7 @@ def product_create(
                 product.save(force_insert=True)
                 _claim_slug(product)
                 Stock.objects.create(product=product, quantity=stock_quantity)
+                events.products_changed([product.pk])
                 return product
         except IntegrityError:
             # Lost a race: re-run the checks so the caller sees a field error, or pick the
@@ -245,6 +247,7 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
                     product=product, defaults={"quantity": stock_quantity}
                 )
                 product.stock = stock
+            events.products_changed([product.pk])
     except IntegrityError as exc:
         # A concurrent writer took the sku or slug between the check and the write.
         raise _field_error(
@@ -255,7 +258,9 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
 
 def product_delete(*, product: Product) -> None:
     """Soft-delete a product: it disappears from the shop, its slug and SKU become free."""
-    product.delete()
+    with transaction.atomic():
+        product.delete()
+        events.products_changed([product.pk])
 
 
 def product_restore(*, slug: str) -> Product:
@@ -276,6 +281,7 @@ def product_restore(*, slug: str) -> Product:
             with transaction.atomic():
                 product.restore()
                 _claim_slug(product)
+                events.products_changed([product.pk])
         except IntegrityError as exc:
             raise SlugTaken(_("A live product uses this slug or SKU now.")) from exc
     return product
@@ -369,6 +375,7 @@ def product_batch_update(*, items: Sequence[BatchItem]) -> list[Product]:
             Stock.objects.bulk_update(stock_updates, ["quantity", "updated_at"])
         if stock_creates:
             Stock.objects.bulk_create(stock_creates)
+        events.products_changed(product.pk for product in updated)
     return updated
 
 
@@ -415,6 +422,7 @@ def category_create(
                 is_active=is_active,
             )
             category.save(force_insert=True)
+            events.categories_changed()
     except IntegrityError as exc:
         raise _field_error("slug", _("Another category already uses this slug."), "unique") from exc
     return category
@@ -436,6 +444,7 @@ def category_update(*, category: Category, data: Mapping[str, Any]) -> Category:
             for field, value in changes.items():
                 setattr(category, field, value)
             category.save()
+            events.categories_changed()
     except IntegrityError as exc:
         raise _field_error("slug", _("Another category already uses this slug."), "unique") from exc
     return category
@@ -449,3 +458,4 @@ def category_delete(*, category: Category) -> None:
                 _("Move or delete its subcategories and products before deleting it.")
             )
         category.delete()
+        events.categories_changed()
