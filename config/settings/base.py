@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "emporium.accounts",
     "emporium.catalog",
     "emporium.inventory",
+    "emporium.search",
 ]
 
 MIDDLEWARE = [

@@ -17,7 +17,10 @@ urlpatterns = [
     re_path(VERSION, include("emporium.accounts.api.preferences")),
     re_path(VERSION, include("emporium.accounts.api.lifecycle")),
     re_path(VERSION, include("emporium.accounts.api.exports")),
-    # Staff writes first: `products/batch/` must not be taken for a product slug.
+    # Fixed sub-paths first: `products/batch/`, `products/import/`... are not product slugs.
+    re_path(VERSION, include("emporium.catalog.api.csv")),
+    re_path(VERSION, include("emporium.catalog.api.images")),
     re_path(VERSION, include("emporium.catalog.api.write")),
     re_path(VERSION, include("emporium.catalog.api.read")),
+    re_path(VERSION, include("emporium.search.api")),
 ]
