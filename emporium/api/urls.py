@@ -2,6 +2,7 @@
 
 from django.urls import include, re_path
 
+from emporium.api.cache import cache_purge
 from emporium.api.rate_limits import rate_limits
 from emporium.api.views import api_root
 
@@ -12,6 +13,7 @@ VERSION = r"^(?P<version>v1|v2)/"
 urlpatterns = [
     re_path(VERSION + r"$", api_root, name="root"),
     re_path(VERSION + r"rate-limits/$", rate_limits, name="rate-limits"),
+    re_path(VERSION + r"admin/cache/purge/$", cache_purge, name="admin-cache-purge"),
     re_path(VERSION, include("emporium.accounts.api.auth")),
     re_path(VERSION, include("emporium.accounts.api.profile")),
     re_path(VERSION, include("emporium.accounts.api.preferences")),

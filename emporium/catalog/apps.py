@@ -5,3 +5,12 @@ class CatalogConfig(AppConfig):
     name = "emporium.catalog"
     label = "catalog"
     verbose_name = "Catalog"
+
+    def ready(self) -> None:
+        from emporium.catalog import cache, events
+        from emporium.core import response_cache
+
+        events.product_changes.connect(cache.on_products_changed, dispatch_uid="catalog-cache")
+        events.category_changes.connect(cache.on_categories_changed, dispatch_uid="catalog-cache")
+        response_cache.register_scope("catalog", [cache.PRODUCTS, cache.CATEGORIES])
+        response_cache.register_scope("categories", [cache.CATEGORIES])

@@ -80,6 +80,17 @@ class Product(TenantSoftDeleteModel):
             models.Index(
                 fields=["tenant", "-rating_average"], condition=ALIVE, name="catalog_p_rating"
             ),
+            # The next scheduled (un)publish bounds how long cached pages live.
+            models.Index(
+                fields=["tenant", "publish_at"],
+                condition=ALIVE & Q(publish_at__isnull=False),
+                name="catalog_p_publish_at",
+            ),
+            models.Index(
+                fields=["tenant", "unpublish_at"],
+                condition=ALIVE & Q(unpublish_at__isnull=False),
+                name="catalog_p_unpublish_at",
+            ),
         ]
 
     def __str__(self) -> str:

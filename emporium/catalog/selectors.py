@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from emporium.catalog import cache
 from emporium.catalog.models import Category, Product, ProductSlugRedirect
+from emporium.core import response_cache
+from emporium.core.context import require_current_tenant_id
 
 PRODUCT_ORDERINGS: dict[str, tuple[str, ...]] = {
     # The id tie-breaker keeps pages stable when sort keys are equal.
@@ -54,9 +57,27 @@ def _visible_ids(rows: Iterable[tuple[UUID, UUID | None, bool]]) -> set[UUID]:
     return visible
 
 
+def _all_categories() -> list[Category]:
+    """Every category of the shop, parents joined, ordered by position and name.
+
+    Read through the cache (the tree is small, read on every catalog request and rarely
+    written); a category write moves the cache generation, so this is never stale.
+    """
+    tenant_id = require_current_tenant_id()
+    generation = response_cache.generations(tenant_id, [cache.CATEGORIES])
+    key = response_cache.page_key(tenant_id=tenant_id, generation=generation, parts=["tree"])
+    now = timezone.now()
+    categories: list[Category] | None = response_cache.get_fresh(key, now=now)
+    if categories is None:
+        categories = list(Category.objects.select_related("parent").order_by("position", "name"))
+        valid_until = now + timedelta(seconds=response_cache.DEFAULT_TIMEOUT)
+        response_cache.set_until(key, categories, expires_at=valid_until, now=now)
+    return categories
+
+
 def category_list(*, include_inactive: bool = False) -> list[Category]:
-    """The shop's categories ordered by position and name (one query; parents joined)."""
-    categories = list(Category.objects.select_related("parent").order_by("position", "name"))
+    """The shop's categories ordered by position and name (cached; one query on a miss)."""
+    categories = _all_categories()
     if include_inactive:
         return categories
     visible_ids = _visible_ids((c.id, c.parent_id, c.is_active) for c in categories)
@@ -90,9 +111,7 @@ def category_subtree_ids(*, slug: str, include_inactive: bool = False) -> set[UU
     For customers, inactive categories (and what lies below them) are left out: an invisible
     category yields an empty set.
     """
-    rows: list[tuple[UUID, UUID | None, str, bool]] = list(
-        Category.objects.values_list("id", "parent_id", "slug", "is_active")
-    )
+    rows = [(c.id, c.parent_id, c.slug, c.is_active) for c in _all_categories()]
     root = next((row[0] for row in rows if row[2] == slug), None)
     if root is None:
         return set()

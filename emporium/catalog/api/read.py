@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import cached_property, partial
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -20,8 +25,9 @@ from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from emporium.catalog import selectors
+from emporium.catalog import cache, selectors
 from emporium.catalog.models import Category, Product
 from emporium.catalog.serializers import (
     CategorySerializer,
@@ -31,8 +37,11 @@ from emporium.catalog.serializers import (
     product_serializer_class,
     stock_quantity,
 )
+from emporium.core import response_cache
 from emporium.core.caching import CachedReadMixin
+from emporium.core.context import require_current_tenant_id
 from emporium.core.pagination import PageNumberPagination
+from emporium.core.response_cache import ServerCachedMixin
 
 LIST_MAX_AGE = 30
 DETAIL_MAX_AGE = 60
@@ -46,8 +55,50 @@ def is_staff(request: Request) -> bool:
     return bool(getattr(request.user, "is_staff", False))
 
 
+class CountCachingPaginator(Paginator[Any]):
+    """Django's paginator, reading the total through the cache when given a key.
+
+    Counting every visible product is the slowest part of a list page at 100,000 products;
+    the total only changes with a catalog write or a scheduled (un)publish, which is exactly
+    what the key's generation and the timeout follow.
+    """
+
+    def __init__(
+        self, object_list: Any, per_page: int, *, count_cache: tuple[str, datetime] | None = None
+    ) -> None:
+        super().__init__(object_list, per_page)
+        self.count_cache = count_cache
+
+    @cached_property
+    def count(self) -> int:
+        if self.count_cache is None:
+            return int(Paginator.count.func(self))  # type: ignore[attr-defined]
+        key, expires_at = self.count_cache
+        now = timezone.now()
+        total: int | None = response_cache.get_fresh(key, now=now)
+        if total is None:
+            total = int(Paginator.count.func(self))  # type: ignore[attr-defined]
+            response_cache.set_until(key, total, expires_at=expires_at, now=now)
+        return total
+
+
 class ProductPagination(PageNumberPagination):
     """Page-number pagination that reports the applied (clamped) `page_size`."""
+
+    # Set by the view before paginating: (cache key, valid until) for the total, or None.
+    count_cache: tuple[str, datetime] | None = None
+
+    def paginate_queryset(
+        self,
+        queryset: QuerySet[Any, Any] | Sequence[Any],
+        request: Request,
+        view: APIView | None = None,
+    ) -> list[Any] | None:
+        # DRF builds the paginator from this attribute with (queryset, page_size) only.
+        self.django_paginator_class = partial(  # type: ignore[assignment]
+            CountCachingPaginator, count_cache=self.count_cache
+        )
+        return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
         response = super().get_paginated_response(data)
@@ -114,10 +165,11 @@ PRODUCT_SLUG = OpenApiParameter(
 
 
 @extend_schema(tags=["catalog"])
-class CategoryListView(CachedReadMixin, ListAPIView[Category]):
+class CategoryListView(ServerCachedMixin, CachedReadMixin, ListAPIView[Category]):
     """Active categories, flat (ordered by position, name) or as a tree."""
 
     permission_classes = [AllowAny]
+    server_cache_namespaces = (cache.CATEGORIES,)
     pagination_class = None
     cache_max_age = LIST_MAX_AGE
     last_modified_field = None
@@ -149,6 +201,9 @@ class CategoryListView(CachedReadMixin, ListAPIView[Category]):
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         query = CategoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         categories = selectors.category_list(include_inactive=is_staff(request))
@@ -171,10 +226,11 @@ class _CategoryLookup(RetrieveAPIView[Category]):
 
 
 @extend_schema(tags=["catalog"])
-class CategoryDetailView(CachedReadMixin, _CategoryLookup):
+class CategoryDetailView(ServerCachedMixin, CachedReadMixin, _CategoryLookup):
     """One visible category."""
 
     permission_classes = [AllowAny]
+    server_cache_namespaces = (cache.CATEGORIES,)
     serializer_class = CategorySerializer
     lookup_field = "slug"
     cache_max_age = DETAIL_MAX_AGE
@@ -189,8 +245,17 @@ class CategoryDetailView(CachedReadMixin, _CategoryLookup):
         return super().get(request, *args, **kwargs)
 
 
+class _ProductPages(ServerCachedMixin):
+    """Product pages: cached until a product changes or one is scheduled to appear or go."""
+
+    server_cache_namespaces = (cache.PRODUCTS,)
+
+    def server_cache_valid_until(self, now: datetime) -> datetime | None:
+        return cache.next_scheduled_change(tenant_id=require_current_tenant_id(), now=now)
+
+
 @extend_schema(tags=["catalog"])
-class ProductListView(CachedReadMixin, ListAPIView[Product]):
+class ProductListView(_ProductPages, CachedReadMixin, ListAPIView[Product]):
     """Visible products with filters, ordering and page-number pagination."""
 
     permission_classes = [AllowAny]
@@ -211,6 +276,8 @@ class ProductListView(CachedReadMixin, ListAPIView[Product]):
                 slug=params["category"], include_inactive=staff
             )
         in_stock = {"true": True, "false": False}.get(params.get("in_stock", ""))
+        if not staff and isinstance(self.paginator, ProductPagination):
+            self.paginator.count_cache = self._count_cache(params)
         return selectors.product_list(
             staff=staff,
             include_deleted=staff and params.get("include_deleted") == "true",
@@ -220,6 +287,26 @@ class ProductListView(CachedReadMixin, ListAPIView[Product]):
             in_stock=in_stock,
             ordering=params["ordering"],
         )
+
+    def _count_cache(self, params: dict[str, Any]) -> tuple[str, datetime]:
+        """Where the customer-visible total of these filters is cached, and until when."""
+        tenant_id = require_current_tenant_id()
+        now = timezone.now()
+        valid_until = now + timedelta(seconds=response_cache.DEFAULT_TIMEOUT)
+        change_at = cache.next_scheduled_change(tenant_id=tenant_id, now=now)
+        if change_at is not None:
+            valid_until = min(valid_until, change_at)
+        filters = sorted(
+            (name, str(value))
+            for name, value in params.items()
+            if name not in ("ordering", "include_deleted")
+        )
+        key = response_cache.page_key(
+            tenant_id=tenant_id,
+            generation=response_cache.generations(tenant_id, [cache.PRODUCTS, cache.CATEGORIES]),
+            parts=["count", *(f"{name}={value}" for name, value in filters)],
+        )
+        return key, valid_until
 
     @extend_schema(
         operation_id="products_list",
@@ -276,7 +363,7 @@ class ProductListView(CachedReadMixin, ListAPIView[Product]):
 
 
 @extend_schema(tags=["catalog"])
-class ProductDetailView(CachedReadMixin, RetrieveAPIView[Product]):
+class ProductDetailView(_ProductPages, CachedReadMixin, RetrieveAPIView[Product]):
     """One visible product; an old slug answers 301 to the current URL."""
 
     permission_classes = [AllowAny]

@@ -1,0 +1,81 @@
+"""The catalog's server-side response cache: namespaces, invalidation and scheduled changes.
+
+Product pages depend on the `catalog` namespace, category pages on `categories`. Any product
+write bumps `catalog`; any category write bumps both (a product page shows its category, and
+the `category` filter follows the tree). Pages also expire by themselves at the next instant a
+product is scheduled to appear or disappear (`publish_at` / `unpublish_at`), whatever their TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Subquery
+from django.utils import timezone
+
+from emporium.catalog.models import Product
+from emporium.core import response_cache
+from emporium.tenants.models import Tenant
+
+PRODUCTS = "catalog"
+CATEGORIES = "categories"
+# How long a computed "next scheduled change" is trusted when none is due sooner.
+SCHEDULE_RECHECK_SECONDS = response_cache.DEFAULT_TIMEOUT
+
+
+def on_products_changed(*, tenant_id: UUID, product_ids: Iterable[UUID], **_: Any) -> None:
+    """Invalidate the shop's product pages (lists and details)."""
+    response_cache.bump(tenant_id, [PRODUCTS])
+
+
+def on_categories_changed(*, tenant_id: UUID, **_: Any) -> None:
+    """Invalidate the shop's category and product pages."""
+    response_cache.bump(tenant_id, [PRODUCTS, CATEGORIES])
+
+
+def next_scheduled_change(*, tenant_id: UUID, now: datetime | None = None) -> datetime | None:
+    """The next instant an active product of the shop is published or unpublished, if any.
+
+    Remembered per catalog generation (a product write may move it) and only until it passes,
+    so most requests cost one cache read instead of two indexed queries.
+    """
+    now = now or timezone.now()
+    generation = response_cache.generations(tenant_id, [PRODUCTS])[PRODUCTS]
+    key = f"{response_cache.KEY_PREFIX}:schedule:{tenant_id}:{generation}"
+    known: tuple[float | None] | None = response_cache.get_fresh(key, now=now)
+    if known is not None:
+        change = known[0]
+        return datetime.fromtimestamp(change, tz=now.tzinfo) if change is not None else None
+    upcoming = Product.objects.filter(is_active=True)
+    # One statement, two index-backed lookups (first future publish, first future unpublish).
+    row = (
+        Tenant.objects.filter(pk=tenant_id)
+        .annotate(
+            next_publish=Subquery(
+                upcoming.filter(publish_at__gt=now).order_by("publish_at").values("publish_at")[:1]
+            ),
+            next_unpublish=Subquery(
+                upcoming.filter(unpublish_at__gt=now)
+                .order_by("unpublish_at")
+                .values("unpublish_at")[:1]
+            ),
+        )
+        .values_list("next_publish", "next_unpublish")
+        .first()
+    )
+    found = [value for value in row or () if value is not None]
+    change_at = min(found) if found else None
+    # Trusted until the change itself (then the next one is looked up) or the recheck period.
+    valid_until = now + timedelta(seconds=SCHEDULE_RECHECK_SECONDS)
+    if change_at is not None:
+        valid_until = min(valid_until, change_at)
+    response_cache.set_until(
+        key,
+        (change_at.timestamp() if change_at is not None else None,),
+        expires_at=valid_until,
+        now=now,
+    )
+    return change_at

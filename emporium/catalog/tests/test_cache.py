@@ -1,0 +1,267 @@
+"""The server-side response cache of catalog reads: hits, invalidation, schedules, purge."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from freezegun import freeze_time
+
+from emporium.catalog.tests.test_read import (
+    CATALOG_TABLES,
+    CATEGORIES,
+    PRODUCTS,
+    PRODUCTS_V2,
+    make_category,
+    make_product,
+    slugs,
+)
+from emporium.core.context import tenant_context
+from tests.factories import TenantDomainFactory
+
+pytestmark = pytest.mark.django_db
+
+PURGE = "/api/v1/admin/cache/purge/"
+
+
+@pytest.fixture
+def staff_headers(make_user, bearer):
+    return bearer(make_user(email="staff@example.com", is_staff=True))
+
+
+@pytest.fixture
+def customer_headers(make_user, bearer):
+    return bearer(make_user(email="customer@example.com"))
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a write's after-commit work (cache invalidation) as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def get(client, path, **headers):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path, **headers)
+    queries = [q["sql"] for q in captured.captured_queries if CATALOG_TABLES.search(q["sql"])]
+    return response, queries
+
+
+def test_second_anonymous_read_is_a_hit_without_catalog_queries(client):
+    make_product("lamp", quantity=3)
+    for path in (PRODUCTS, f"{PRODUCTS}lamp/", CATEGORIES):
+        first, _ = get(client, path)
+        again, queries = get(client, path)
+        assert (first["X-Cache"], again["X-Cache"]) == ("MISS", "HIT")
+        assert queries == []
+        assert again.content == first.content
+        assert again["Content-Type"] == first["Content-Type"] == "application/json"
+        assert again["ETag"] == first["ETag"]
+        assert again["Cache-Control"] == first["Cache-Control"]
+
+
+def test_a_hit_still_answers_conditional_requests(client):
+    make_product("lamp")
+    etag = client.get(f"{PRODUCTS}lamp/")["ETag"]
+    response = client.get(f"{PRODUCTS}lamp/", HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 304
+    assert response["X-Cache"] == "HIT"
+
+
+def test_query_order_shares_a_page_and_versions_do_not(client):
+    make_product("lamp")
+    client.get(PRODUCTS, {"min_price": "1", "ordering": "price"})
+    assert client.get(f"{PRODUCTS}?ordering=price&min_price=1")["X-Cache"] == "HIT"
+    assert client.get(f"{PRODUCTS}?ordering=price&min_price=2")["X-Cache"] == "MISS"
+    v2 = client.get(f"{PRODUCTS_V2}?ordering=price&min_price=1")
+    assert v2["X-Cache"] == "MISS"
+    assert isinstance(v2.json()["results"][0]["price"], dict)
+
+
+def test_signed_in_readers_are_never_served_from_the_cache(client, customer_headers, staff_headers):
+    make_product("lamp", price="10.00")
+    client.get(PRODUCTS)
+    for headers in (customer_headers, staff_headers):
+        response = client.get(PRODUCTS, **headers)
+        assert "X-Cache" not in response
+        assert "private" in response["Cache-Control"]
+
+
+WRITES = {
+    "create": lambda c, h: c.post(
+        PRODUCTS,
+        {"name": "New", "sku": "NEW-1", "price": "5.00", "currency": "EUR"},
+        content_type="application/json",
+        **h,
+    ),
+    "update": lambda c, h: c.patch(
+        f"{PRODUCTS}lamp/", {"price": "99.00"}, content_type="application/json", **h
+    ),
+    "delete": lambda c, h: c.delete(f"{PRODUCTS}lamp/", **h),
+    "batch": lambda c, h: c.patch(
+        f"{PRODUCTS}batch/",
+        {"items": [{"sku": "LAMP", "price": "99.00"}]},
+        content_type="application/json",
+        **h,
+    ),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_every_product_write_invalidates_lists_and_details(client, staff_headers, committed, write):
+    make_product("lamp", price="10.00", quantity=1).__class__.objects.filter(slug="lamp").update(
+        sku="LAMP"
+    )
+    before_list = client.get(PRODUCTS)
+    before_detail = client.get(f"{PRODUCTS}lamp/")
+    assert client.get(PRODUCTS)["X-Cache"] == "HIT"
+
+    with committed():
+        response = WRITES[write](client, staff_headers)
+    assert response.status_code in (200, 201, 204), response.content
+
+    after_list = client.get(PRODUCTS)
+    assert after_list["X-Cache"] == "MISS"
+    assert after_list.content != before_list.content
+    after_detail = client.get(f"{PRODUCTS}lamp/")
+    assert after_detail["X-Cache"] == "MISS"
+    if write != "create":  # a new product leaves the lamp's own page as it was
+        assert (after_detail.status_code, after_detail.content) != (
+            before_detail.status_code,
+            before_detail.content,
+        )
+
+
+def test_restore_invalidates(client, staff_headers, committed):
+    make_product("lamp")
+    with committed():
+        client.delete(f"{PRODUCTS}lamp/", **staff_headers)
+    assert slugs(client.get(PRODUCTS)) == []
+    with committed():
+        assert client.post(f"{PRODUCTS}lamp/restore/", **staff_headers).status_code == 200
+    assert slugs(client.get(PRODUCTS)) == ["lamp"]
+
+
+def test_category_writes_invalidate_categories_and_products(client, staff_headers, committed):
+    clothing = make_category("clothing")
+    make_product("shirt", category=clothing)
+    assert [c["slug"] for c in client.get(CATEGORIES).json()] == ["clothing"]
+    assert slugs(client.get(PRODUCTS, {"category": "clothing"})) == ["shirt"]
+
+    with committed():
+        response = client.patch(
+            f"{CATEGORIES}clothing/",
+            {"is_active": False},
+            content_type="application/json",
+            **staff_headers,
+        )
+    assert response.status_code == 200, response.content
+    assert client.get(CATEGORIES).json() == []
+    assert slugs(client.get(PRODUCTS, {"category": "clothing"})) == []
+
+
+def test_a_cached_page_never_outlives_a_scheduled_unpublish(client):
+    now = timezone.now().replace(microsecond=0)
+    ends = now + timedelta(seconds=40)
+    make_product("flash-sale", unpublish_at=ends)
+    make_product("always")
+    with freeze_time(now):
+        first = client.get(PRODUCTS)
+        assert set(slugs(first)) == {"flash-sale", "always"}
+        # Neither the server cache nor any browser or proxy may keep it past `ends`.
+        assert "max-age=30" in first["Cache-Control"]
+    with freeze_time(ends - timedelta(seconds=20)):
+        response = client.get(PRODUCTS)
+        assert response["X-Cache"] == "HIT"
+        assert "max-age=20" in response["Cache-Control"]
+    with freeze_time(ends):
+        response = client.get(PRODUCTS)
+        assert response["X-Cache"] == "MISS"
+        assert slugs(response) == ["always"]
+        assert response.json()["count"] == 1
+        assert client.get(f"{PRODUCTS}flash-sale/").status_code == 404
+
+
+def test_a_cached_page_shows_a_product_from_its_publish_time(client):
+    now = timezone.now().replace(microsecond=0)
+    starts = now + timedelta(minutes=2)
+    make_product("launch", publish_at=starts)
+    with freeze_time(now):
+        assert slugs(client.get(PRODUCTS)) == []
+    with freeze_time(starts):
+        assert slugs(client.get(PRODUCTS)) == ["launch"]
+
+
+def test_shops_never_share_cached_pages(client, settings):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "other.shop.test"]
+    other = TenantDomainFactory(domain="other.shop.test").tenant
+    make_product("ours")
+    with tenant_context(other.id):
+        make_product("theirs")
+    assert slugs(client.get(PRODUCTS)) == ["ours"]
+    response = client.get(PRODUCTS, HTTP_HOST="other.shop.test")
+    assert response["X-Cache"] == "MISS"
+    assert slugs(response) == ["theirs"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "products_purged", "categories_purged"),
+    [("all", True, True), ("catalog", True, True), ("categories", False, True)],
+)
+def test_staff_purge_by_scope(client, staff_headers, scope, products_purged, categories_purged):
+    make_product("lamp")
+    client.get(PRODUCTS)
+    client.get(CATEGORIES)
+    response = client.post(
+        PURGE, {"scope": scope}, content_type="application/json", **staff_headers
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["scope"] == scope
+    assert (client.get(PRODUCTS)["X-Cache"] == "MISS") is products_purged
+    assert (client.get(CATEGORIES)["X-Cache"] == "MISS") is categories_purged
+
+
+def test_purge_is_staff_only_and_checks_the_scope(client, customer_headers, staff_headers):
+    body = {"scope": "all"}
+    assert client.post(PURGE, body, content_type="application/json").status_code == 401
+    forbidden = client.post(PURGE, body, content_type="application/json", **customer_headers)
+    assert forbidden.status_code == 403
+    bad = client.post(
+        PURGE, {"scope": "everything"}, content_type="application/json", **staff_headers
+    )
+    assert bad.status_code == 400
+    assert bad["Content-Type"] == "application/problem+json"
+
+
+def test_purge_leaves_other_shops_cached(client, staff_headers, settings):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "other.shop.test"]
+    other = TenantDomainFactory(domain="other.shop.test").tenant
+    with tenant_context(other.id):
+        make_product("theirs")
+    client.get(PRODUCTS, HTTP_HOST="other.shop.test")
+    client.post(PURGE, {"scope": "all"}, content_type="application/json", **staff_headers)
+    assert client.get(PRODUCTS, HTTP_HOST="other.shop.test")["X-Cache"] == "HIT"
+
+
+def test_warm_caches_makes_first_reads_hits(client):
+    clothing = make_category("clothing")
+    make_category("shirts", parent=clothing)
+    make_product("shirt", category=clothing)
+    make_product("lamp")
+    out = io.StringIO()
+    call_command("warm_caches", "--tenant", "default", stdout=out)
+    assert "0 failed" in out.getvalue(), out.getvalue()
+    for path in (
+        CATEGORIES,
+        f"{CATEGORIES}?tree=true",
+        PRODUCTS,
+        f"{PRODUCTS}?category=clothing",
+        f"{PRODUCTS}shirt/",
+        f"{PRODUCTS_V2}lamp/",
+    ):
+        response, queries = get(client, path)
+        assert response["X-Cache"] == "HIT", path
+        assert queries == [], path

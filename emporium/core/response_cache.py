@@ -1,0 +1,215 @@
+"""Server-side cache of anonymous GET responses, invalidated by per-shop generations.
+
+A cached page is keyed by the shop, the current generation of each namespace the view depends
+on, the path and canonical query string, the negotiated format and the language. Invalidation
+never searches for keys: a write bumps the namespace's generation (`bump`), so every key built
+from the old one is simply never asked for again and expires on its own.
+
+Each entry also carries its own expiry instant, checked on read. Views bound it (and their
+`max-age`) by the instant their data changes by itself, e.g. a product's scheduled unpublish
+time: a cached page never outlives what it shows.
+
+Only anonymous requests for JSON are served from and stored in this cache; staff and signed-in
+users always get a fresh answer. `X-Cache: HIT` / `MISS` says which happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+from uuid import UUID
+
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import timezone, translation
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from emporium.core.caching import is_user_specific
+from emporium.core.context import get_current_tenant_id
+
+KEY_PREFIX = "rc"
+DEFAULT_TIMEOUT = 300
+# A page that would live less than this is not worth storing.
+MIN_TIMEOUT = 1
+CACHE_STATUS_HEADER = "X-Cache"
+
+# Purge scope -> namespaces, filled by the apps that own the namespaces (see `register_scope`).
+_SCOPES: dict[str, tuple[str, ...]] = {}
+
+
+def register_scope(scope: str, namespaces: Iterable[str]) -> None:
+    """Make `scope` purgeable (`POST admin/cache/purge/`); it bumps these namespaces."""
+    _SCOPES[scope] = tuple(namespaces)
+
+
+def scopes() -> dict[str, tuple[str, ...]]:
+    """Every purge scope, with `all` covering every registered namespace."""
+    every = tuple(sorted({ns for namespaces in _SCOPES.values() for ns in namespaces}))
+    return {"all": every, **_SCOPES}
+
+
+def _generation_key(tenant_id: UUID, namespace: str) -> str:
+    return f"{KEY_PREFIX}:gen:{tenant_id}:{namespace}"
+
+
+def generations(tenant_id: UUID, namespaces: Iterable[str]) -> dict[str, int]:
+    """The current generation of each namespace of the shop (one cache round trip when set)."""
+    keys = {namespace: _generation_key(tenant_id, namespace) for namespace in namespaces}
+    found = cache.get_many(list(keys.values()))
+    result: dict[str, int] = {}
+    for namespace, key in keys.items():
+        value = found.get(key)
+        if value is None:
+            # First use or evicted: start from the clock, so a lost counter never goes back to
+            # a value older pages were stored under. `add` lets one concurrent starter win.
+            cache.add(key, time.time_ns(), timeout=None)
+            value = cache.get(key, time.time_ns())
+        result[namespace] = int(value)
+    return result
+
+
+def bump(tenant_id: UUID, namespaces: Iterable[str]) -> None:
+    """Invalidate every cached page of the shop that depends on these namespaces."""
+    # A fresh clock value rather than incr(): works on every backend, even after eviction.
+    cache.set_many(
+        {_generation_key(tenant_id, ns): time.time_ns() for ns in namespaces}, timeout=None
+    )
+
+
+def purge(tenant_id: UUID, scope: str) -> tuple[str, ...]:
+    """Bump the namespaces of a purge scope; returns them. Unknown scopes raise KeyError."""
+    namespaces = scopes()[scope]
+    bump(tenant_id, namespaces)
+    return namespaces
+
+
+def get_fresh(key: str, *, now: datetime) -> Any | None:
+    """The value stored by `set_until` under `key`, or None once its instant has passed.
+
+    The instant is checked here rather than left to the backend's TTL, whose clock and
+    rounding (whole seconds, `expires < now`) could serve a value for up to a second too long.
+    """
+    entry = cache.get(key)
+    if entry is None or entry[1] <= now.timestamp():
+        return None
+    return entry[0]
+
+
+def set_until(key: str, value: Any, *, expires_at: datetime, now: datetime) -> bool:
+    """Store `value` until `expires_at`; values that would live under a second are not kept."""
+    seconds = (expires_at - now).total_seconds()
+    if seconds < MIN_TIMEOUT:
+        return False
+    cache.set(key, (value, expires_at.timestamp()), timeout=math.ceil(seconds))
+    return True
+
+
+def canonical_query(query: Mapping[str, Any] | str) -> str:
+    """The query string with parameters sorted, so `a=1&b=2` and `b=2&a=1` share a page."""
+    pairs = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else []
+    return urlencode(sorted(pairs))
+
+
+def page_key(*, tenant_id: UUID, generation: Mapping[str, int], parts: Iterable[str]) -> str:
+    """The cache key of one page (hashed: keys stay short whatever the query string)."""
+    seed = "\x1f".join([str(tenant_id), *(f"{k}={v}" for k, v in sorted(generation.items()))])
+    digest = hashlib.sha256("\x1e".join([seed, *parts]).encode()).hexdigest()
+    return f"{KEY_PREFIX}:page:{digest}"
+
+
+class ServerCachedMixin(GenericAPIView[Any]):
+    """Serve anonymous JSON GETs of a DRF view from the server cache (put it before
+    `CachedReadMixin` in the bases, so validators and `Cache-Control` apply to hits too).
+
+    `server_cache_namespaces` lists what the view's answers depend on; `server_cache_timeout`
+    caps an entry's life; override `server_cache_valid_until(now)` to bound it further.
+    """
+
+    server_cache_namespaces: tuple[str, ...] = ()
+    server_cache_timeout: int = DEFAULT_TIMEOUT
+
+    _server_cache_store: tuple[str, datetime] | None = None
+    _server_cache_status: str | None = None
+
+    def server_cache_valid_until(self, now: datetime) -> datetime | None:
+        """An instant at which the data behind every page of this view may change by itself."""
+        return None
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        tenant_id = get_current_tenant_id()
+        if tenant_id is None or not self._server_cacheable(request):
+            return self.server_cache_fetch(request, *args, **kwargs)
+        generation = generations(tenant_id, self.server_cache_namespaces)
+        key = page_key(
+            tenant_id=tenant_id,
+            generation=generation,
+            parts=(
+                request.path,
+                canonical_query(request.META.get("QUERY_STRING", "")),
+                str(request.version or ""),
+                translation.get_language() or "",
+            ),
+        )
+        now = timezone.now()
+        entry: dict[str, Any] | None = get_fresh(key, now=now)
+        if entry is not None:
+            self._server_cache_status = "HIT"
+            self._limit_max_age(datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo), now)
+            self._cache_etag = entry["etag"]
+            self._cache_last_modified = entry["last_modified"]
+            response = Response()
+            response.content = entry["body"]  # marks it rendered: DRF will not render it again
+            response["Content-Type"] = entry["content_type"]
+            return response
+        self._server_cache_status = "MISS"
+        expires_at = now + timedelta(seconds=self.server_cache_timeout)
+        valid_until = self.server_cache_valid_until(now)
+        if valid_until is not None:
+            expires_at = min(expires_at, valid_until)
+        self._limit_max_age(expires_at, now)
+        self._server_cache_store = (key, expires_at)
+        return self.server_cache_fetch(request, *args, **kwargs)
+
+    def server_cache_fetch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Build the answer without the server cache (the view's own `get`)."""
+        handler: Callable[..., Response] = super().get  # type: ignore[misc]
+        return handler(request, *args, **kwargs)
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = super().dispatch(request, *args, **kwargs)
+        if self._server_cache_status is not None:
+            response[CACHE_STATUS_HEADER] = self._server_cache_status
+        if self._server_cache_store is not None and response.status_code == 200:
+            key, expires_at = self._server_cache_store
+            if isinstance(response, HttpResponse):
+                page = {
+                    "body": response.content,
+                    "content_type": response["Content-Type"],
+                    "etag": getattr(self, "_cache_etag", None),
+                    "last_modified": getattr(self, "_cache_last_modified", None),
+                    "expires_at": expires_at.timestamp(),
+                }
+                set_until(key, page, expires_at=expires_at, now=timezone.now())
+        return response
+
+    def _server_cacheable(self, request: Request) -> bool:
+        renderer = getattr(request, "accepted_renderer", None)
+        return (
+            bool(self.server_cache_namespaces)
+            and getattr(renderer, "format", None) == "json"
+            and not is_user_specific(request)
+        )
+
+    def _limit_max_age(self, expires_at: datetime, now: datetime) -> None:
+        # Browsers and shared caches must not keep the page past its data's next change either.
+        seconds = max(0, int((expires_at - now).total_seconds()))
+        max_age: int = getattr(self, "cache_max_age", seconds)
+        self.cache_max_age = min(max_age, seconds)
