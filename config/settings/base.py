@@ -258,6 +258,10 @@ AWS_SECRET_ACCESS_KEY = (
     ENV.aws_secret_access_key.get_secret_value() if ENV.aws_secret_access_key else None
 )
 CATALOG_IMPORT_SYNC_MAX_BYTES = ENV.catalog_import_sync_max_bytes
+CATALOG_IMPORT_MAX_BYTES = 50_000_000
+CATALOG_IMPORT_MAX_ROWS = 200_000
+# Uploaded import files wait here for the worker: private, outside MEDIA_ROOT, never served.
+CATALOG_IMPORT_ROOT = VAR_DIR / "imports"
 
 
 # --- Internationalisation and time ----------------------------------------------------------
