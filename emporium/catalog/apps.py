@@ -12,5 +12,5 @@ class CatalogConfig(AppConfig):
 
         events.product_changes.connect(cache.on_products_changed, dispatch_uid="catalog-cache")
         events.category_changes.connect(cache.on_categories_changed, dispatch_uid="catalog-cache")
-        response_cache.register_scope("catalog", [cache.PRODUCTS, cache.CATEGORIES])
+        response_cache.register_scope("catalog", [cache.PRODUCTS, cache.CATEGORIES, cache.SCHEDULE])
         response_cache.register_scope("categories", [cache.CATEGORIES])

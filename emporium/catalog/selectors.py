@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from emporium.catalog import cache
+from emporium.catalog import cache, services_images
 from emporium.catalog.models import Category, Product, ProductSlugRedirect
 from emporium.core import response_cache
 from emporium.core.context import require_current_tenant_id
@@ -150,13 +151,23 @@ def product_visible_q(*, now: datetime, prefix: str = "") -> Q:
 
 
 def product_base_queryset(*, staff: bool, include_deleted: bool = False) -> QuerySet[Product]:
-    """Products the caller may see, with category and stock joined for serialization."""
+    """Products the caller may see, with category and stock joined and the images the caller
+    may see prefetched, for serialization."""
     if staff:
         manager = Product.all_objects if include_deleted else Product.objects
         queryset: QuerySet[Product] = manager.all()
     else:
         queryset = Product.objects.filter(product_visible_q(now=timezone.now()))
-    return queryset.select_related("category", "stock")
+    return queryset.select_related("category", "stock").prefetch_related(_images(staff=staff))
+
+
+def _images(*, staff: bool) -> Prefetch[Any]:
+    return Prefetch("images", queryset=services_images.product_image_queryset(staff=staff))
+
+
+def product_images_prefetch(products: Sequence[Product], *, staff: bool) -> None:
+    """Load the images of already fetched products in one query (for serialization)."""
+    prefetch_related_objects(list(products), _images(staff=staff))
 
 
 def product_list(

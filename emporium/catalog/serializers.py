@@ -13,10 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from emporium.catalog.models import Category, Product
+from emporium.catalog import services_images
+from emporium.catalog.models import Category, Product, ProductImage
 from emporium.catalog.selectors import CategoryNode
 
 _AMOUNT = serializers.DecimalField(max_digits=12, decimal_places=2)
@@ -91,6 +93,51 @@ class CategoryTreeSerializer(serializers.Serializer[Any]):
         return [CategoryTreeSerializer(child, context=self.context).data for child in node.children]
 
 
+class ProductImageSerializer(serializers.Serializer[Any]):
+    """A product image as the API shows it (also embedded in the product detail)."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=ProductImage.Status.choices,
+        help_text="`pending` until copied to the storage, then `ready`; `failed` when every "
+        "upload attempt failed. Customers only ever see `ready` images.",
+    )
+    url = serializers.URLField(
+        allow_null=True,
+        help_text="The public display rendition (WebP, at most 1600 px on a side, no "
+        "metadata): on the storage or its CDN once `ready` there, else the local media URL.",
+    )
+    width = serializers.IntegerField(help_text="Of the original, as displayed.")
+    height = serializers.IntegerField(help_text="Of the original, as displayed.")
+    content_type = serializers.CharField(help_text="Of the original.")
+    size = serializers.IntegerField(help_text="Bytes of the original.")
+    checksum_sha256 = serializers.CharField(help_text="Hex SHA-256 of the original.")
+    position = serializers.IntegerField()
+    alt_text = serializers.CharField()
+
+
+def product_image_representation(
+    image: ProductImage, request: HttpRequest | None
+) -> dict[str, Any]:
+    """The API body of an image (the product serializers embed it); `url` is absolute when a
+    request is given."""
+    url = services_images.product_image_display_url(image)
+    if url is not None and request is not None:
+        url = request.build_absolute_uri(url)
+    return {
+        "id": str(image.id),
+        "status": image.status,
+        "url": url,
+        "width": image.width,
+        "height": image.height,
+        "content_type": image.content_type,
+        "size": image.size,
+        "checksum_sha256": image.checksum_sha256,
+        "position": image.position,
+        "alt_text": image.alt_text,
+    }
+
+
 PRODUCT_FIELDS = [
     "id",
     "slug",
@@ -109,6 +156,7 @@ PRODUCT_FIELDS = [
     "rating_count",
     "in_stock",
     "stock_quantity",
+    "images",
     "created_at",
     "updated_at",
 ]
@@ -117,7 +165,8 @@ PRODUCT_FIELDS = [
 class ProductSerializer(serializers.ModelSerializer[Product]):
     """A product as the API shows it (v1 money shape; v2 when the request asks for v2).
 
-    Expects `category` and `stock` to be select_related to stay at one query per page.
+    Expects `category` and `stock` to be select_related and `images` prefetched (with the
+    caller's visibility, see `selectors.product_base_queryset`) to stay at two queries a page.
     """
 
     category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
@@ -126,6 +175,7 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
     attributes = serializers.JSONField(read_only=True)
     in_stock = serializers.SerializerMethodField()
     stock_quantity = serializers.SerializerMethodField()
+    images = serializers.SerializerMethodField()
 
     class Meta:
         model = Product
@@ -137,6 +187,11 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
 
     def get_stock_quantity(self, product: Product) -> int:
         return stock_quantity(product)
+
+    @extend_schema_field(ProductImageSerializer(many=True))
+    def get_images(self, product: Product) -> list[dict[str, Any]]:
+        request = self.context.get("request")
+        return [product_image_representation(image, request) for image in product.images.all()]
 
     def to_representation(self, instance: Product) -> dict[str, Any]:
         if api_version(self.context) == "v2" and not isinstance(self, ProductV2Serializer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.test import RequestFactory
@@ -17,9 +18,10 @@ from django.utils import translation
 
 from emporium.catalog import selectors
 from emporium.core.context import tenant_context
-from emporium.tenants.models import Tenant
+from emporium.tenants.models import Tenant, TenantDomain
 
 API_VERSIONS = ("v1", "v2")
+LOCAL_BASE_URLS = ("http://localhost:8000", "http://127.0.0.1:8000")
 # The public read views, addressed without the /api/<version>/ prefix.
 READ_URLS = "emporium.catalog.api.read"
 
@@ -51,23 +53,47 @@ def warm_paths(*, list_pages: int, top_products: int) -> Iterator[str]:
             yield f"{prefix}products/{slug}/"
 
 
-def warm_tenant(tenant: Tenant, *, list_pages: int = 1, top_products: int = 50) -> WarmResult:
-    """Render every warm path of `tenant` in each configured language into the cache."""
+def default_base_urls(tenant: Tenant) -> list[str]:
+    """Where customers reach the shop: https on each of its domains; a shop without domains
+    (the default shop on a laptop) at the addresses `make run` serves."""
+    domains = list(TenantDomain.objects.filter(tenant=tenant).values_list("domain", flat=True))
+    if domains:
+        return [f"https://{domain}" for domain in sorted(domains)]
+    return list(LOCAL_BASE_URLS)
+
+
+def warm_tenant(
+    tenant: Tenant,
+    *,
+    base_urls: list[str] | None = None,
+    list_pages: int = 1,
+    top_products: int = 50,
+) -> WarmResult:
+    """Render every warm path of `tenant`, at each base URL and in each configured language,
+    into the cache (pages embed absolute links, so each address has its own pages)."""
     factory = RequestFactory()
     result = WarmResult()
     with tenant_context(tenant.id):
         paths = list(warm_paths(list_pages=list_pages, top_products=top_products))
+        addresses = [urlsplit(url) for url in base_urls or default_base_urls(tenant)]
         for language, _name in settings.LANGUAGES:
             with translation.override(language):
-                for path in paths:
-                    request = factory.get(path, HTTP_ACCEPT="application/json")
-                    request.tenant = tenant  # type: ignore[attr-defined]
-                    version, _sep, relative = request.path_info.removeprefix("/api/").partition("/")
-                    match = resolve(f"/{relative}", urlconf=READ_URLS)
-                    view = match.func.cls.as_view(throttle_classes=())  # type: ignore[attr-defined]
-                    response = view(request, *match.args, version=version, **match.kwargs)
-                    if response.status_code == 200:
-                        result.pages += 1
-                    else:
-                        result.failed += 1
+                for address in addresses:
+                    for path in paths:
+                        ok = _render(factory, tenant, address.scheme, address.netloc, path)
+                        result.pages += ok
+                        result.failed += not ok
     return result
+
+
+def _render(factory: RequestFactory, tenant: Tenant, scheme: str, host: str, path: str) -> bool:
+    """Run the read view of `path` as an anonymous JSON request would (filling the cache)."""
+    request = factory.get(
+        path, HTTP_ACCEPT="application/json", HTTP_HOST=host, secure=scheme == "https"
+    )
+    request.tenant = tenant  # type: ignore[attr-defined]
+    version, _sep, relative = request.path_info.removeprefix("/api/").partition("/")
+    match = resolve(f"/{relative}", urlconf=READ_URLS)
+    view = match.func.cls.as_view(throttle_classes=())  # type: ignore[attr-defined]
+    response = view(request, *match.args, version=version, **match.kwargs)
+    return bool(response.status_code == 200)

@@ -152,7 +152,8 @@ class ServerCachedMixin(GenericAPIView[Any]):
             tenant_id=tenant_id,
             generation=generation,
             parts=(
-                request.path,
+                # Scheme and host too: answers carry absolute links (pagination, images).
+                request.build_absolute_uri(request.path),
                 canonical_query(request.META.get("QUERY_STRING", "")),
                 str(request.version or ""),
                 translation.get_language() or "",

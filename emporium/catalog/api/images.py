@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -29,6 +29,7 @@ from emporium.catalog.images import (
     ProductImageUploadLimit,
 )
 from emporium.catalog.models import Product, ProductImage
+from emporium.catalog.serializers import ProductImageSerializer, product_image_representation
 from emporium.core.pagination import PageNumberPagination
 
 CHECKSUM_HEADER = "X-Checksum-SHA256"
@@ -47,51 +48,6 @@ def _is_staff(request: Request) -> bool:
 
 
 # --- Serializers ----------------------------------------------------------------------------
-
-
-class ProductImageSerializer(serializers.Serializer[Any]):
-    """A product image as the API shows it (also embedded in the product detail)."""
-
-    id = serializers.UUIDField()
-    status = serializers.ChoiceField(
-        choices=ProductImage.Status.choices,
-        help_text="`pending` until copied to the storage, then `ready`; `failed` when every "
-        "upload attempt failed. Customers only ever see `ready` images.",
-    )
-    url = serializers.URLField(
-        allow_null=True,
-        help_text="The public display rendition (WebP, at most 1600 px on a side, no "
-        "metadata): on the storage or its CDN once `ready` there, else the local media URL.",
-    )
-    width = serializers.IntegerField(help_text="Of the original, as displayed.")
-    height = serializers.IntegerField(help_text="Of the original, as displayed.")
-    content_type = serializers.CharField(help_text="Of the original.")
-    size = serializers.IntegerField(help_text="Bytes of the original.")
-    checksum_sha256 = serializers.CharField(help_text="Hex SHA-256 of the original.")
-    position = serializers.IntegerField()
-    alt_text = serializers.CharField()
-
-
-def product_image_representation(
-    image: ProductImage, request: HttpRequest | None
-) -> dict[str, Any]:
-    """The API body of an image (the product serializers embed it); `url` is absolute when a
-    request is given."""
-    url = services_images.product_image_display_url(image)
-    if url is not None and request is not None:
-        url = request.build_absolute_uri(url)
-    return {
-        "id": str(image.id),
-        "status": image.status,
-        "url": url,
-        "width": image.width,
-        "height": image.height,
-        "content_type": image.content_type,
-        "size": image.size,
-        "checksum_sha256": image.checksum_sha256,
-        "position": image.position,
-        "alt_text": image.alt_text,
-    }
 
 
 class ProductImageUploadSerializer(serializers.Serializer[Any]):

@@ -377,9 +377,13 @@ class ProductDetailView(_ProductPages, CachedReadMixin, RetrieveAPIView[Product]
         return selectors.product_base_queryset(staff=is_staff(self.request))
 
     def get_etag_seed(self, obj: Product) -> str:
-        # Stock and category rows change without touching the product's updated_at.
+        # Stock, category and image rows change without touching the product's updated_at.
         category = obj.category.slug if obj.category is not None else ""
-        return f"{obj.pk}:{obj.updated_at.isoformat()}:{stock_quantity(obj)}:{category}"
+        images = ",".join(
+            f"{image.pk}/{image.status}/{image.updated_at.isoformat()}"
+            for image in obj.images.all()
+        )
+        return f"{obj.pk}:{obj.updated_at.isoformat()}:{stock_quantity(obj)}:{category}:{images}"
 
     @extend_schema(
         operation_id="products_retrieve",

@@ -24,7 +24,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from emporium.catalog import services
+from emporium.catalog import selectors, services
 from emporium.catalog.models import Category, Product
 from emporium.catalog.serializers import (
     CategorySerializer,
@@ -297,6 +297,7 @@ class ProductBatchView(StaffView):
             products = services.product_batch_update(items=items)
         except DjangoValidationError as exc:
             raise _validation_error(exc) from exc
+        selectors.product_images_prefetch(products, staff=True)
         output = product_serializer_class(request.version)(
             products,
             many=True,

@@ -252,7 +252,9 @@ def test_warm_caches_makes_first_reads_hits(client):
     make_product("shirt", category=clothing)
     make_product("lamp")
     out = io.StringIO()
-    call_command("warm_caches", "--tenant", "default", stdout=out)
+    call_command(
+        "warm_caches", "--tenant", "default", "--base-url", "http://testserver", stdout=out
+    )
     assert "0 failed" in out.getvalue(), out.getvalue()
     for path in (
         CATEGORIES,
