@@ -201,6 +201,12 @@ MONGODB_URI = ENV.mongodb_uri
 MONGODB_DB = ENV.mongodb_db
 SEARCH_BACKEND = ENV.search_backend
 ELASTICSEARCH_URL = ENV.elasticsearch_url
+# One alias over every shop's products (queries filter by tenant); reindexing swaps it.
+SEARCH_INDEX_ALIAS = "emporium-products"
+# Lower bounds of the price facet's buckets.
+SEARCH_PRICE_BUCKETS = (0, 10, 25, 50, 100, 250, 500, 1000)
+# Below this many hits, substring matches and then corrected spellings are tried.
+SEARCH_FUZZY_MIN_HITS = 3
 
 
 # --- Email: SMTP when EMAIL_URL is set, files in var/mail (and a log line) otherwise -----------

@@ -1,0 +1,315 @@
+"""Full-text search in the database: SQLite FTS5 (trigram) or PostgreSQL tsvector + pg_trgm.
+
+SQLite: `search_product_fts` is an FTS5 external-content table over catalog_product (name, sku,
+description) with the trigram tokenizer, kept in sync by triggers, so every quoted term is a
+case-insensitive substring match (prefixes included) ranked by bm25 (name 10, sku 4,
+description 1). Django's SQLite schema editor rebuilds a table to alter it, which drops the
+triggers and may renumber rowids: `ensure_sqlite_index` (run after every `migrate`) restores
+them and rebuilds the index when they were missing.
+
+PostgreSQL: two expression GIN indexes on catalog_product, both partial on alive rows: the
+weighted tsvector of name (A), sku (B) and description (C) for word prefixes (`lapt:*`), and
+`lower(name || ' ' || sku) gin_trgm_ops` for substrings (`LIKE '%apto%'`) and the typo pass.
+The expressions below are the indexed ones, character for character; the EXPLAIN test guards
+that. The two are never ORed in one condition: a bitmap re-check of the OR would recompute the
+tsvector of every matching row. For the same reason ranking does not use ts_rank (it rebuilds the
+tsvector per row) but counts the terms that start a word of the name.
+
+Typo tolerance on both: when fewer than SEARCH_FUZZY_MIN_HITS products match, names and SKUs of
+products containing a near-spelling of a term (or sharing trigrams with it) are fetched through
+the index, each unknown term is corrected to their closest word within `allowed_edits`
+("lpatop" -> "laptop"), and the corrected query answers when it finds more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+from operator import and_, or_
+from uuid import UUID
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Length, Lower
+
+from emporium.catalog.models import Category, Product
+from emporium.search.query import (
+    FUZZY_CANDIDATES,
+    CategoryCount,
+    PriceBucket,
+    category_counts,
+    correct_terms,
+    correctable,
+    fuzzy_min_hits,
+    fuzzy_variants,
+    price_bucket_bounds,
+    price_buckets,
+    search_terms,
+    trigrams,
+)
+
+FTS_TABLE = "search_product_fts"
+# bm25 column weights: name, sku, description.
+BM25 = f"bm25({FTS_TABLE}, 10.0, 4.0, 1.0)"
+PRODUCT_TABLE = "catalog_product"
+
+# Literal SQL (the names are constants): the same statements as migrations/0001.
+SQLITE_TABLE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_product_fts USING fts5("
+    "name, sku, description, content='catalog_product', content_rowid='rowid', "
+    "tokenize='trigram')"
+)
+SQLITE_TRIGGERS = {
+    "search_product_fts_ai": (
+        "CREATE TRIGGER IF NOT EXISTS search_product_fts_ai AFTER INSERT ON catalog_product "
+        "BEGIN INSERT INTO search_product_fts(rowid, name, sku, description) "
+        "VALUES (new.rowid, new.name, new.sku, new.description); END"
+    ),
+    "search_product_fts_ad": (
+        "CREATE TRIGGER IF NOT EXISTS search_product_fts_ad AFTER DELETE ON catalog_product "
+        "BEGIN INSERT INTO search_product_fts(search_product_fts, rowid, name, sku, description) "
+        "VALUES ('delete', old.rowid, old.name, old.sku, old.description); END"
+    ),
+    # Only the indexed columns: price, stock or publish changes leave the index alone.
+    "search_product_fts_au": (
+        "CREATE TRIGGER IF NOT EXISTS search_product_fts_au "
+        "AFTER UPDATE OF name, sku, description ON catalog_product BEGIN "
+        "INSERT INTO search_product_fts(search_product_fts, rowid, name, sku, description) "
+        "VALUES ('delete', old.rowid, old.name, old.sku, old.description); "
+        "INSERT INTO search_product_fts(rowid, name, sku, description) "
+        "VALUES (new.rowid, new.name, new.sku, new.description); END"
+    ),
+}
+SQLITE_REBUILD = "INSERT INTO search_product_fts(search_product_fts) VALUES ('rebuild')"
+SQLITE_OPTIMIZE = "INSERT INTO search_product_fts(search_product_fts) VALUES ('optimize')"
+
+
+def ensure_sqlite_index(db: BaseDatabaseWrapper) -> bool:
+    """Create the FTS table and triggers when missing; rebuild the index if any trigger was
+    missing (a table rebuild by a migration drops them). Returns whether it rebuilt."""
+    if db.vendor != "sqlite":
+        return False
+    with db.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+        present = {row[0] for row in cursor.fetchall()}
+        if present >= {FTS_TABLE, *SQLITE_TRIGGERS}:
+            return False
+        cursor.execute(SQLITE_TABLE)
+        for statement in SQLITE_TRIGGERS.values():
+            cursor.execute(statement)
+        cursor.execute(SQLITE_REBUILD)
+    return True
+
+
+def rebuild_index(db: BaseDatabaseWrapper) -> str:
+    """Rebuild the database index (SQLite) or refresh planner statistics (PostgreSQL)."""
+    if db.vendor == "sqlite":
+        ensure_sqlite_index(db)
+        with db.cursor() as cursor:
+            cursor.execute(SQLITE_REBUILD)
+            cursor.execute(SQLITE_OPTIMIZE)
+        return "rebuilt the SQLite FTS5 index from catalog_product"
+    if db.vendor == "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute("ANALYZE catalog_product")
+        return (
+            "PostgreSQL expression indexes follow the table by themselves; "
+            "refreshed the planner statistics (ANALYZE catalog_product)"
+        )
+    return f"nothing to do on {db.vendor}"
+
+
+# --- PostgreSQL expressions (identical to the indexed ones in migrations/0001) ----------------
+
+
+def _pg_document() -> CombinedExpression:
+    return (
+        SearchVector("name", weight="A", config="simple")
+        + SearchVector("sku", weight="B", config="simple")
+        + SearchVector("description", weight="C", config="simple")
+    )
+
+
+class _NameAndSku(Func):
+    """lower(name || ' ' || sku): the trigram-indexed text."""
+
+    template = "LOWER(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+    output_field = TextField()
+
+
+def _pg_name_and_sku() -> Func:
+    return _NameAndSku(F("name"), F("sku"))
+
+
+def _pg_query(terms: list[str]) -> SearchQuery:
+    # Terms are letters and digits only (query.search_terms), so raw syntax is safe.
+    return SearchQuery(
+        " & ".join(f"{term}:*" for term in terms), search_type="raw", config="simple"
+    )
+
+
+# --- Matching ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Matched:
+    """The products matching a query: unordered (counts, facets) and ordered by relevance."""
+
+    matching: QuerySet[Product]
+    ranked: QuerySet[Product]
+
+
+def _first_ids(queryset: QuerySet[Product], limit: int) -> list[UUID]:
+    # Unordered and limited: cheap even when a common word matches thousands of rows.
+    return list(queryset.order_by().values_list("id", flat=True)[:limit])
+
+
+def _sqlite_join(queryset: QuerySet[Product], match: str) -> QuerySet[Product]:
+    # A join on rowid lets SQLite drive the query from the FTS index; extra() is the only way
+    # to put a virtual table into the FROM clause.
+    return queryset.extra(  # noqa: S610 (constant SQL; the match expression is a parameter)
+        tables=[FTS_TABLE],
+        where=[f"{FTS_TABLE}.rowid = {PRODUCT_TABLE}.rowid", f"{FTS_TABLE} MATCH %s"],
+        params=[match],
+        select={"search_rank": BM25},
+    )
+
+
+def _match(queryset: QuerySet[Product], terms: list[str], minimum: int) -> QuerySet[Product]:
+    """Products containing every term.
+
+    SQLite: each term of three letters or more is a substring (FTS5 trigram), shorter ones a
+    substring of the name or SKU. PostgreSQL: each term starts a word of the name, SKU or
+    description (the tsvector index, no per-row re-check); when that finds fewer than `minimum`
+    products, each term may also be a substring of the name or SKU (the trigram index).
+    """
+    long_terms = [term for term in terms if len(term) >= 3]
+    if connection.vendor == "postgresql":
+        words = queryset.alias(search_document=_pg_document()).filter(
+            search_document=_pg_query(terms)
+        )
+        hits = _first_ids(words, minimum) if minimum > 0 and long_terms else []
+        if len(hits) < minimum and long_terms:
+            substrings = reduce(and_, (Q(search_text__contains=term) for term in long_terms))
+            return queryset.alias(search_text=_pg_name_and_sku()).filter(
+                Q(pk__in=hits) | substrings
+            )
+        return words
+    for term in terms:
+        if len(term) < 3:  # the trigram tokenizer cannot look these up
+            queryset = queryset.filter(Q(name__icontains=term) | Q(sku__icontains=term))
+    if not long_terms:
+        return queryset
+    return _sqlite_join(queryset, " AND ".join(f'"{term}"' for term in long_terms))
+
+
+def _ranked(matching: QuerySet[Product], terms: list[str]) -> QuerySet[Product]:
+    """Order: names starting with the query, then names containing it, then the rest (matches
+    in the SKU or description only); SQLite then uses bm25 (name 10, SKU 4, description 1).
+    Ties go to shorter names (a name equal to the query comes first), then id. Every key is
+    cheap for thousands of rows: no per-row tsvector, no collation-aware string sort."""
+    text = " ".join(terms)
+    tier = Case(
+        When(search_lname__startswith=text, then=Value(2)),
+        When(search_lname__contains=text, then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    ordering: list[str] = ["-search_tier"]
+    if "search_rank" in matching.query.extra:
+        ordering.append("search_rank")
+    return (
+        matching.alias(search_lname=Lower("name"))
+        .annotate(search_tier=tier, search_length=Length("name"))
+        .order_by(*ordering, "search_length", "id")
+    )
+
+
+def _candidate_texts(queryset: QuerySet[Product], terms: list[str]) -> list[str]:
+    """Names and SKUs of up to FUZZY_CANDIDATES products containing a near-spelling of a term
+    (neighbours swapped, a letter dropped) or, failing that, sharing a trigram with one. The
+    sample is not ranked: ranking it would cost a similarity computation per matching row."""
+    fixable = [term for term in terms if correctable(term)]
+    variants = [v for term in fixable for v in fuzzy_variants(term)]
+    grams = [g for term in fixable for g in trigrams(term)]
+    texts: list[str] = []
+    for patterns in (variants, grams):
+        if not patterns:
+            continue
+        candidates: QuerySet[Product]
+        if connection.vendor == "postgresql":
+            candidates = queryset.alias(search_text=_pg_name_and_sku()).filter(
+                reduce(or_, (Q(search_text__contains=p) for p in dict.fromkeys(patterns)))
+            )
+        else:
+            match = " OR ".join(f'"{p}"' for p in dict.fromkeys(patterns))
+            candidates = _sqlite_join(queryset, match)
+        rows = candidates.values_list("name", "sku")[:FUZZY_CANDIDATES]
+        texts = [f"{name} {sku}" for name, sku in rows]
+        if correct_terms(terms, texts) != terms:
+            break
+    return texts
+
+
+def database_match(queryset: QuerySet[Product], q: str) -> Matched:
+    """Restrict `queryset` to products matching `q`, ranked by relevance. When fewer than
+    SEARCH_FUZZY_MIN_HITS products match, misspelt terms are corrected to the closest word of
+    similar products (within `allowed_edits`) and the corrected query answers if it finds more."""
+    terms = search_terms(q)
+    queryset = queryset.order_by()
+    if not terms:
+        return Matched(matching=queryset.none(), ranked=queryset.none())
+    minimum = fuzzy_min_hits()
+    matching = _match(queryset, terms, minimum)
+    if minimum > 0:
+        found = len(_first_ids(matching, minimum))
+        if found < minimum:
+            corrected = correct_terms(terms, _candidate_texts(queryset, terms))
+            if corrected != terms:
+                better = _match(queryset, corrected, minimum)
+                if len(_first_ids(better, minimum)) > found:
+                    return Matched(matching=better, ranked=_ranked(better, corrected))
+    return Matched(matching=matching, ranked=_ranked(matching, terms))
+
+
+# --- Facets -----------------------------------------------------------------------------------
+
+
+def category_facets(matching: QuerySet[Product], categories: list[Category]) -> list[CategoryCount]:
+    """Per visible category, the matching products in it or below it (one query)."""
+    rows = (
+        matching.order_by()
+        .filter(category_id__isnull=False)
+        .values("category_id")
+        .annotate(products=Count("pk"))
+        .values_list("category_id", "products")
+    )
+    return category_counts(dict(rows), categories)
+
+
+def price_facets(matching: QuerySet[Product]) -> list[PriceBucket]:
+    """Matching products per price bucket (one query)."""
+    bounds = price_bucket_bounds()
+    aggregates = {}
+    for index, low in enumerate(bounds):
+        condition = Q(price__gte=low)
+        if index + 1 < len(bounds):
+            condition &= Q(price__lt=bounds[index + 1])
+        aggregates[f"bucket_{index}"] = Count("pk", filter=condition)
+    totals = matching.order_by().aggregate(**aggregates)
+    return price_buckets([int(totals[f"bucket_{index}"] or 0) for index in range(len(bounds))])
