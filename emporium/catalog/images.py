@@ -213,17 +213,17 @@ def _encode(image: Image.Image) -> bytes:
 
 
 def demo_image_bytes(seed: int, text: str) -> bytes:
-    """A small deterministic PNG (640x480) with `text` on a colour picked from `seed`, for demo
+    """A small deterministic PNG (400x300) with `text` on a colour picked from `seed`, for demo
     data. The same arguments always give the same bytes."""
     digest = hashlib.sha256(str(seed).encode()).digest()
     background = (digest[0], digest[1], digest[2])
     accent = (255 - digest[0], 255 - digest[1], 255 - digest[2])
-    image = Image.new("RGB", (640, 480), background)
+    image = Image.new("RGB", (400, 300), background)
     draw = ImageDraw.Draw(image)
-    draw.ellipse((440 - digest[3] % 80, 40, 600, 200 + digest[4] % 80), fill=accent)
-    draw.rectangle((40, 320, 600, 440), fill=(255, 255, 255))
-    font = ImageFont.load_default(size=36)
-    draw.text((60, 355), text[:28], fill=(20, 20, 20), font=font)
+    draw.ellipse((275 - digest[3] % 50, 25, 375, 125 + digest[4] % 50), fill=accent)
+    draw.rectangle((25, 200, 375, 275), fill=(255, 255, 255))
+    font = ImageFont.load_default(size=22)
+    draw.text((38, 222), text[:28], fill=(20, 20, 20), font=font)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()

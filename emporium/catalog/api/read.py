@@ -42,6 +42,7 @@ from emporium.core.caching import CachedReadMixin
 from emporium.core.context import require_current_tenant_id
 from emporium.core.pagination import PageNumberPagination
 from emporium.core.response_cache import ServerCachedMixin
+from emporium.search.selectors import product_search_queryset
 
 LIST_MAX_AGE = 30
 DETAIL_MAX_AGE = 60
@@ -136,6 +137,7 @@ class ProductQuerySerializer(serializers.Serializer[Any]):
         choices=list(selectors.PRODUCT_ORDERINGS), default=selectors.DEFAULT_PRODUCT_ORDERING
     )
     include_deleted = serializers.ChoiceField(choices=TRUE_FALSE, required=False)
+    q = serializers.CharField(required=False, min_length=2, max_length=200)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         low, high = attrs.get("min_price"), attrs.get("max_price")
@@ -245,17 +247,17 @@ class CategoryDetailView(ServerCachedMixin, CachedReadMixin, _CategoryLookup):
         return super().get(request, *args, **kwargs)
 
 
-class _ProductPages(ServerCachedMixin):
+class ProductPages(ServerCachedMixin):
     """Product pages: cached until a product changes or one is scheduled to appear or go."""
 
-    server_cache_namespaces = (cache.PRODUCTS,)
+    server_cache_namespaces: tuple[str, ...] = (cache.PRODUCTS,)
 
     def server_cache_valid_until(self, now: datetime) -> datetime | None:
         return cache.next_scheduled_change(tenant_id=require_current_tenant_id(), now=now)
 
 
 @extend_schema(tags=["catalog"])
-class ProductListView(_ProductPages, CachedReadMixin, ListAPIView[Product]):
+class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
     """Visible products with filters, ordering and page-number pagination."""
 
     permission_classes = [AllowAny]
@@ -278,7 +280,7 @@ class ProductListView(_ProductPages, CachedReadMixin, ListAPIView[Product]):
         in_stock = {"true": True, "false": False}.get(params.get("in_stock", ""))
         if not staff and isinstance(self.paginator, ProductPagination):
             self.paginator.count_cache = self._count_cache(params)
-        return selectors.product_list(
+        products = selectors.product_list(
             staff=staff,
             include_deleted=staff and params.get("include_deleted") == "true",
             category_ids=category_ids,
@@ -287,6 +289,13 @@ class ProductListView(_ProductPages, CachedReadMixin, ListAPIView[Product]):
             in_stock=in_stock,
             ordering=params["ordering"],
         )
+        if params.get("q"):
+            matches = product_search_queryset(products, params["q"])
+            # Best matches first unless the caller asked for an order.
+            if "ordering" in self.request.query_params:
+                return matches.order_by(*selectors.PRODUCT_ORDERINGS[params["ordering"]])
+            return matches
+        return products
 
     def _count_cache(self, params: dict[str, Any]) -> tuple[str, datetime]:
         """Where the customer-visible total of these filters is cached, and until when."""
@@ -344,6 +353,14 @@ class ProductListView(_ProductPages, CachedReadMixin, ListAPIView[Product]):
                 description="Sort order; `-rating` sorts by average rating, best first.",
             ),
             OpenApiParameter(
+                "q",
+                OpenApiTypes.STR,
+                description=(
+                    "Search text (2+ characters): matching products, best matches first unless "
+                    "`ordering` is given. `search/products/` adds facets."
+                ),
+            ),
+            OpenApiParameter(
                 "include_deleted",
                 OpenApiTypes.STR,
                 enum=TRUE_FALSE,
@@ -363,7 +380,7 @@ class ProductListView(_ProductPages, CachedReadMixin, ListAPIView[Product]):
 
 
 @extend_schema(tags=["catalog"])
-class ProductDetailView(_ProductPages, CachedReadMixin, RetrieveAPIView[Product]):
+class ProductDetailView(ProductPages, CachedReadMixin, RetrieveAPIView[Product]):
     """One visible product; an old slug answers 301 to the current URL."""
 
     permission_classes = [AllowAny]

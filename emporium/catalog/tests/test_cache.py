@@ -267,3 +267,36 @@ def test_warm_caches_makes_first_reads_hits(client):
         response, queries = get(client, path)
         assert response["X-Cache"] == "HIT", path
         assert queries == [], path
+
+
+def test_search_answers_are_cached_and_follow_writes(client, staff_headers, committed):
+    make_product("blue-lamp", name="Blue Lamp")
+    search = "/api/v1/search/products/"
+    first = client.get(search, {"q": "lamp"})
+    assert first["X-Cache"] == "MISS"
+    assert client.get(search, {"q": "lamp"})["X-Cache"] == "HIT"
+    with committed():
+        client.post(
+            PRODUCTS,
+            {"name": "Red Lamp", "sku": "RED-1", "price": "5.00", "currency": "EUR"},
+            content_type="application/json",
+            **staff_headers,
+        )
+    after = client.get(search, {"q": "lamp"})
+    assert after["X-Cache"] == "MISS"
+    assert sorted(slugs(after)) == ["blue-lamp", "red-lamp"]
+
+
+def test_product_list_q_filters_and_ranks(client):
+    make_product("desk-lamp", name="Desk Lamp")
+    make_product("lamp", name="Lamp")
+    make_product("chair", name="Chair")
+    assert slugs(client.get(PRODUCTS, {"q": "lamp"}))[0] == "lamp"
+    assert set(slugs(client.get(PRODUCTS, {"q": "lamp", "ordering": "name"}))) == {
+        "desk-lamp",
+        "lamp",
+    }
+    assert slugs(client.get(PRODUCTS, {"q": "lamp", "ordering": "name"})) == ["desk-lamp", "lamp"]
+    bad = client.get(PRODUCTS, {"q": "l"})
+    assert bad.status_code == 400
+    assert bad["Content-Type"] == "application/problem+json"

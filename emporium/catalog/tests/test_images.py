@@ -419,7 +419,7 @@ def test_demo_image_bytes_are_a_deterministic_acceptable_png(client, staff, prod
     assert content == demo_image_bytes(7, "Espresso Cup")
     assert content != demo_image_bytes(8, "Espresso Cup")
     body = upload(client, staff, content).json()
-    assert (body["content_type"], body["width"], body["height"]) == ("image/png", 640, 480)
+    assert (body["content_type"], body["width"], body["height"]) == ("image/png", 400, 300)
 
 
 # --- Access ---------------------------------------------------------------------------------
