@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install run test test-fast lint format typecheck security migrations-check migrate \
-        makemigrations messages compilemessages bench services-install services-up services-down \
+        test-embedded makemigrations messages compilemessages bench services-install services-up services-down \
         clean
 
 help: ## List the targets
@@ -56,6 +56,11 @@ migrations-check: install ## Fail if models changed without a migration
 test: lint typecheck security migrations-check ## Every gate, then pytest with coverage (floor 85%)
 	EMPORIUM_ENV=test $(VENV)/bin/pytest --cov --cov-report=term --cov-report=xml
 
+test-embedded: install ## The SQL-dialect-sensitive suites on embedded SQLite (CI runs it after a services run)
+	env -u DATABASE_URL -u REDIS_URL -u BROKER_URL -u EMPORIUM_REQUIRE_SERVICES \
+		EMPORIUM_ENV=test VAR_DIR=var/test-embedded $(VENV)/bin/pytest -p no:cacheprovider \
+		emporium/catalog emporium/search
+
 test-fast: install ## pytest only, no coverage (pass ARGS="-k name" to pick tests)
 	EMPORIUM_ENV=test $(VENV)/bin/pytest $(ARGS)
 
@@ -66,8 +71,11 @@ messages: install ## Extract translatable strings into locale/<lang>/LC_MESSAGES
 compilemessages: install ## Compile the catalogues (.mo files are committed)
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=.tools --ignore=var
 
-bench: install ## Benchmarks (bench/README.md)
-	$(PY) bench/run.py
+BENCH_CSV_ROWS ?= 100000
+bench: install ## Benchmarks (bench/README.md): HTTP endpoints, search, CSV import
+	$(PY) -u bench/run.py
+	$(PY) -u bench/search.py
+	$(PY) -u bench/csv_import.py --rows $(BENCH_CSV_ROWS)
 
 services-install: ## Install PostgreSQL, Redis and RabbitMQ with apt-get (root)
 	scripts/services.sh install

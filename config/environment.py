@@ -45,6 +45,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "log_format": "console",
         "log_level": "WARNING",
         "var_dir": BASE_DIR / "var" / "test",
+        # Tests create and roll back shops and domains; each request must see the database.
+        "tenant_cache_seconds": 0,
     },
     "staging": {"log_format": "json", "tenant_trusted_networks": "", "hsts_enabled": True},
     "production": {"log_format": "json", "tenant_trusted_networks": "", "hsts_enabled": True},
@@ -129,6 +131,9 @@ class EnvironmentSettings(BaseSettings):
         ipaddress.ip_network("::1/128"),
     ]
     tenant_strict_hosts: bool = False
+    # How long each process remembers which shop a host belongs to (0: ask the database on
+    # every request). Changes made in the same process apply at once.
+    tenant_cache_seconds: int = Field(default=30, ge=0, le=3600)
 
     trusted_proxy_networks: Annotated[list[IPNetwork], NoDecode] = []
 

@@ -282,6 +282,7 @@ USE_TZ = True
 # --- Tenancy ---------------------------------------------------------------------------------
 TENANT_TRUSTED_NETWORKS = ENV.tenant_trusted_networks
 TENANT_STRICT_HOSTS = ENV.tenant_strict_hosts
+TENANT_CACHE_SECONDS = ENV.tenant_cache_seconds
 TENANT_HEADER = "X-Tenant"
 
 

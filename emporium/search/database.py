@@ -182,7 +182,8 @@ def _first_ids(queryset: QuerySet[Product], limit: int) -> list[UUID]:
 def _sqlite_join(queryset: QuerySet[Product], match: str) -> QuerySet[Product]:
     # A join on rowid lets SQLite drive the query from the FTS index; extra() is the only way
     # to put a virtual table into the FROM clause.
-    return queryset.extra(  # noqa: S610 (constant SQL; the match expression is a parameter)
+    # Constant SQL; the match expression is a parameter.
+    return queryset.extra(  # noqa: S610  # nosec B610
         tables=[FTS_TABLE],
         where=[f"{FTS_TABLE}.rowid = {PRODUCT_TABLE}.rowid", f"{FTS_TABLE} MATCH %s"],
         params=[match],

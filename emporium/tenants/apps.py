@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def _ensure_default_tenant(sender: AppConfig, using: str = "default", **_: Any) -> None:
@@ -20,3 +20,12 @@ class TenantsConfig(AppConfig):
         # are emptied and re-populated (`flush`, transactional tests), as Django does for
         # content types.
         post_migrate.connect(_ensure_default_tenant, sender=self)
+
+        from emporium.tenants.models import Tenant, TenantDomain
+        from emporium.tenants.selectors import tenant_cache_clear
+
+        # Host resolution is remembered per process; a change made here applies at once
+        # (other processes follow within TENANT_CACHE_SECONDS).
+        for model in (Tenant, TenantDomain):
+            post_save.connect(tenant_cache_clear, sender=model, dispatch_uid=f"{model}-cache")
+            post_delete.connect(tenant_cache_clear, sender=model, dispatch_uid=f"{model}-del")

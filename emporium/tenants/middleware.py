@@ -14,7 +14,7 @@ from emporium.core.callers import client_ip
 from emporium.core.context import tenant_context
 from emporium.core.errors import problem_response
 from emporium.tenants.models import Tenant
-from emporium.tenants.selectors import tenant_get_by_host, tenant_get_by_slug
+from emporium.tenants.selectors import tenant_get_by_host_cached, tenant_get_by_slug
 
 # Probes and static assets answer without a tenant (and without touching the database).
 TENANT_EXEMPT_PREFIXES = ("/health/", "/static/")
@@ -54,7 +54,7 @@ class TenantMiddleware:
             tenant = tenant_get_by_slug(slug=header_value.strip())
         else:
             host, _port = split_domain_port(request.get_host())
-            tenant = tenant_get_by_host(
+            tenant = tenant_get_by_host_cached(
                 host=host, fall_back_to_default=not settings.TENANT_STRICT_HOSTS
             )
         if tenant is None:

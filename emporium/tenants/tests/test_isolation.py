@@ -155,3 +155,27 @@ class TestOverHttp:
         assert body["code"] == "validation_error"
         assert body["errors"][0]["field"] == "slug"
         assert body["errors"][0]["code"] == "invalid"
+
+
+def test_host_resolution_is_remembered_and_forgotten_on_change(client, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from emporium.tenants.selectors import tenant_cache_clear
+
+    settings.TENANT_CACHE_SECONDS = 30
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "cached.shop.test"]
+    tenant_cache_clear()
+    domain = TenantDomainFactory(domain="cached.shop.test")
+    assert client.get("/api/v1/", HTTP_HOST="cached.shop.test").json()["store"]["slug"] == (
+        domain.tenant.slug
+    )
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/api/v1/", HTTP_HOST="cached.shop.test")
+    assert not [q for q in captured.captured_queries if "tenants_tenant" in q["sql"]]
+
+    domain.delete()  # a change in this process applies to the next request
+    assert client.get("/api/v1/", HTTP_HOST="cached.shop.test").json()["store"]["slug"] == (
+        "default"
+    )
+    tenant_cache_clear()

@@ -24,7 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         missing = DEMO_PRODUCTS - Product.all_objects.count()
         created = catalog_generate(products=missing, seed=42) if missing > 0 else 0
-        without_image = Product.objects.filter(images__isnull=True).order_by("sku")
+        # Only the demo products: a shop with a big generated catalog does not get 100,000
+        # pictures drawn.
+        demo = Product.objects.order_by("sku").values("pk")[:DEMO_PRODUCTS]
+        without_image = Product.objects.filter(pk__in=demo, images__isnull=True).order_by("sku")
         images = 0
         for number, product in enumerate(without_image):
             picture = demo_image_bytes(number, product.name)
