@@ -138,7 +138,7 @@ AUTH_PASSWORD_VALIDATORS = [
 if ENV.redis_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "emporium.core.cache_backends.RedisCache",
             "LOCATION": ENV.redis_url,
             "KEY_PREFIX": "emporium",
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

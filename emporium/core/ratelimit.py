@@ -35,6 +35,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from emporium.core.cache_backends import RedisCache
 from emporium.core.callers import caller_key, client_ip
 from emporium.core.logging import get_logger
 
@@ -207,6 +208,8 @@ def _counter_key(scope: str, rate: Rate, caller: str, number: int) -> str:
 def _increment(key: str, timeout: int) -> int:
     """Atomically add one to the counter `key` (created at 0 with `timeout`); the new count."""
     cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        return cache.incr_counter(key, timeout)
     if isinstance(cache, DatabaseCache):
         return _increment_in_database(cache, key, timeout)
     return _add_then_incr(cache, key, timeout)

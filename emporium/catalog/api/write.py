@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import URLPattern, URLResolver, path
-from django.urls.exceptions import Resolver404
-from django.urls.resolvers import RegexPattern
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -25,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from emporium.catalog import selectors, services
+from emporium.catalog.api import read
 from emporium.catalog.models import Category, Product
 from emporium.catalog.serializers import (
     CategorySerializer,
@@ -355,24 +354,16 @@ class CategoryWriteView(StaffView):
 
 # --- URLs ----------------------------------------------------------------------------------
 
-_read_urls = URLResolver(RegexPattern(r"^"), "emporium.catalog.api.read")
 ViewFunc = Callable[..., HttpResponseBase]
 
 
-def _reads_fall_through(view: ViewFunc, route: Callable[[dict[str, Any]], str]) -> ViewFunc:
-    """GET/HEAD at a shared address go to the read module's view for it, if it has one."""
+def _reads_fall_through(view: ViewFunc, read_view: ViewFunc) -> ViewFunc:
+    """GET/HEAD at a shared address go to the public read view of that address."""
 
     @functools.wraps(view)
     def dispatch(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method in ("GET", "HEAD"):
-            try:
-                match = _read_urls.resolve(route(kwargs))
-            except Resolver404:
-                pass
-            else:
-                read_kwargs = {"version": kwargs["version"], **match.kwargs}
-                response: HttpResponseBase = match.func(request, *match.args, **read_kwargs)
-                return response
+            return read_view(request, *args, **kwargs)
         return view(request, *args, **kwargs)
 
     return dispatch
@@ -381,28 +372,32 @@ def _reads_fall_through(view: ViewFunc, route: Callable[[dict[str, Any]], str]) 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "products/",
-        _reads_fall_through(ProductCreateView.as_view(), lambda kw: "products/"),
+        _reads_fall_through(ProductCreateView.as_view(), read.ProductListView.as_view()),
         name="product-create",
     ),
     path(
         "products/batch/",
-        _reads_fall_through(ProductBatchView.as_view(), lambda kw: "products/batch/"),
+        # `batch` is a reserved slug: a GET finds no product there (404), as for any slug.
+        _reads_fall_through(
+            ProductBatchView.as_view(),
+            functools.partial(cast(ViewFunc, read.ProductDetailView.as_view()), slug="batch"),
+        ),
         name="product-batch",
     ),
     path(
         "products/<slug:slug>/",
-        _reads_fall_through(ProductWriteView.as_view(), lambda kw: f"products/{kw['slug']}/"),
+        _reads_fall_through(ProductWriteView.as_view(), read.ProductDetailView.as_view()),
         name="product-write",
     ),
     path("products/<slug:slug>/restore/", ProductRestoreView.as_view(), name="product-restore"),
     path(
         "categories/",
-        _reads_fall_through(CategoryCreateView.as_view(), lambda kw: "categories/"),
+        _reads_fall_through(CategoryCreateView.as_view(), read.CategoryListView.as_view()),
         name="category-create",
     ),
     path(
         "categories/<slug:slug>/",
-        _reads_fall_through(CategoryWriteView.as_view(), lambda kw: f"categories/{kw['slug']}/"),
+        _reads_fall_through(CategoryWriteView.as_view(), read.CategoryDetailView.as_view()),
         name="category-write",
     ),
 ]

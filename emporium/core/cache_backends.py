@@ -1,0 +1,50 @@
+"""Django's Redis cache, without building a new Redis client object for every operation.
+
+Django's `RedisCacheClient.get_client` creates a `redis.Redis` per call; each one builds a table
+of about 170 response callbacks. At four cache operations per request (rate limit, page cache)
+that was a millisecond of pure overhead on every request. A client over a connection pool is
+thread-safe, so one per pool is kept and reused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache.backends import redis as django_redis
+
+
+class RedisCacheClient(django_redis.RedisCacheClient):
+    """Keeps one `redis.Redis` per connection pool."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        # The stubs omit Django's private helpers used here (stable since Django 4.0).
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]
+        client = self._clients.get(index)
+        if client is None:
+            pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+            client = self._client(connection_pool=pool)  # type: ignore[attr-defined]
+            self._clients[index] = client
+        return client
+
+
+class RedisCache(django_redis.RedisCache):
+    """`django.core.cache.backends.redis.RedisCache` using `RedisCacheClient` above."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = RedisCacheClient
+
+    def incr_counter(self, key: str, timeout: int) -> int:
+        """Add one to the counter `key`, creating it at 0 with `timeout` seconds to live; the
+        new value. One atomic round trip (MULTI: SET NX EX, INCR) instead of add then incr."""
+        full_key = self.make_and_validate_key(key)
+        client = self._cache.get_client(full_key, write=True)
+        with client.pipeline(transaction=True) as pipe:
+            pipe.set(full_key, 0, nx=True, ex=timeout)
+            pipe.incr(full_key)
+            _created, value = pipe.execute()
+        return int(value)
