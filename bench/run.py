@@ -3,18 +3,21 @@ endpoint measured in the same run on the same server (machines here are noisy; r
 
     make bench                      # embedded defaults (SQLite)
     DATABASE_URL=postgresql://... make bench
-    BENCH_REQUESTS=5000 BENCH_CONCURRENCY=32 make bench
+    BENCH_SECONDS=20 BENCH_CONCURRENCY=32 make bench
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +44,24 @@ TARGETS = [
 ]
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+# wrk (C, event loop) when installed: a Python client would be the bottleneck of fast endpoints
+# and flatter the ratios. Its Lua hooks number each request and report p50/p95/p99.
+WRK = shutil.which("wrk")
+WRK_SCRIPT = r"""
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", (string.gsub(template, "{n}", tostring(counter))))
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT %f %f %f %f %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    errors))
+end
+"""
 
 
 def _free_port() -> int:
@@ -49,7 +70,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _measure(base: str, path: str) -> dict[str, float]:
+def _measure(base: str, path: str) -> dict[str, float]:
+    return _measure_wrk(base, path) if WRK else asyncio.run(_measure_httpx(base, path))
+
+
+def _measure_wrk(base: str, path: str) -> dict[str, float]:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(f"template = {json.dumps(path)}\n" + WRK_SCRIPT)
+    try:
+        for _ in range(2):  # the first run warms connections, caches and the database
+            output = subprocess.run(
+                [str(WRK), "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "-s", str(script), base],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+    finally:
+        script.unlink()
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    rps, p50, p95, p99, errors = (float(value) for value in line.split()[1:])
+    if errors:
+        raise RuntimeError(f"{path}: {errors:.0f} failed requests")
+    return {"rps": rps, "p50": p50, "p95": p95, "p99": p99}
+
+
+async def _measure_httpx(base: str, path: str) -> dict[str, float]:
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(REQUESTS):
@@ -85,22 +130,11 @@ def main() -> int:
     # The load comes from one address: lift the per-address rate limit for the server measured.
     env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMITS": "anon=100000000/min"}
     subprocess.run([sys.executable, "manage.py", "bootstrap", "--no-admin"], cwd=ROOT, check=True)
+    # Started exactly as `make run` and production start it.
     server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/granian"),
-            "--interface",
-            "asginl",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-ws",
-            "config.asgi:application",
-        ],
+        ["scripts/serve.sh"],
         cwd=ROOT,
-        env=env,
+        env={**env, "EMPORIUM_PORT": str(port), "WEB_WORKERS": "1"},
         start_new_session=True,
     )
     try:
@@ -111,7 +145,6 @@ def main() -> int:
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
-        print(f"{REQUESTS} requests per endpoint, concurrency {CONCURRENCY}")
         print(
             f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
             f"{'throughput vs baseline':>26}   path"
@@ -123,9 +156,10 @@ def main() -> int:
             for name, path in TARGETS
             if product or "{product}" not in path
         ]
-        baseline = asyncio.run(_measure(base, BASELINE))
+        print(f"load: {'wrk' if WRK else 'httpx'}, concurrency {CONCURRENCY}")
+        baseline = _measure(base, BASELINE)
         for name, path in [("baseline", BASELINE), *targets]:
-            result = baseline if path == BASELINE else asyncio.run(_measure(base, path))
+            result = baseline if path == BASELINE else _measure(base, path)
             ratio = result["rps"] / baseline["rps"]
             print(
                 f"{name:<28}{result['rps']:>10.0f}{result['p50']:>10.1f}{result['p95']:>10.1f}"
