@@ -23,7 +23,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from emporium.catalog import cache
 from emporium.catalog import selectors as catalog
 from emporium.catalog.api.read import (
-    TRUE_FALSE,
+    PRODUCT_FILTER_PARAMETERS,
     ProductPages,
     ProductPagination,
     ProductQuerySerializer,
@@ -157,23 +157,7 @@ class ProductSearchView(ProductPages, CachedReadMixin, GenericAPIView[Any]):
                 required=True,
                 description=f"Search text, at least {MIN_QUERY_LENGTH} letters or digits.",
             ),
-            OpenApiParameter(
-                "category",
-                OpenApiTypes.STR,
-                description="Category slug; products of its subcategories are included.",
-            ),
-            OpenApiParameter(
-                "min_price", OpenApiTypes.DECIMAL, description="Lowest price (inclusive)."
-            ),
-            OpenApiParameter(
-                "max_price", OpenApiTypes.DECIMAL, description="Highest price (inclusive)."
-            ),
-            OpenApiParameter(
-                "in_stock",
-                OpenApiTypes.STR,
-                enum=TRUE_FALSE,
-                description="`true`: quantity on hand above 0; `false`: none on hand.",
-            ),
+            *PRODUCT_FILTER_PARAMETERS,
             OpenApiParameter(
                 "ordering",
                 OpenApiTypes.STR,

@@ -32,7 +32,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emporium.catalog import exports, imports, selectors
-from emporium.catalog.api.read import TRUE_FALSE, ProductQuerySerializer
+from emporium.catalog.api.read import (
+    PRODUCT_FILTER_PARAMETERS,
+    TRUE_FALSE,
+    ProductQuerySerializer,
+)
 from emporium.catalog.models import ProductImportJob
 from emporium.core.errors import PROBLEM_CONTENT_TYPE, problem_body
 
@@ -253,19 +257,7 @@ class ProductImportJobView(APIView):
 
 
 EXPORT_PARAMETERS = [
-    OpenApiParameter(
-        "category",
-        OpenApiTypes.STR,
-        description="Category slug; products of its subcategories are included.",
-    ),
-    OpenApiParameter("min_price", OpenApiTypes.DECIMAL, description="Lowest price (inclusive)."),
-    OpenApiParameter("max_price", OpenApiTypes.DECIMAL, description="Highest price (inclusive)."),
-    OpenApiParameter(
-        "in_stock",
-        OpenApiTypes.STR,
-        enum=TRUE_FALSE,
-        description="`true`: quantity on hand above 0; `false`: none on hand.",
-    ),
+    *PRODUCT_FILTER_PARAMETERS,
     OpenApiParameter(
         "ordering",
         OpenApiTypes.STR,

@@ -158,6 +158,23 @@ def product_detail_responses(serializer: type[ProductSerializer]) -> dict[int, A
     }
 
 
+# The product list's filters, shared by every endpoint that takes them (search, CSV export).
+PRODUCT_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "category",
+        OpenApiTypes.STR,
+        description="Category slug; products of its subcategories are included.",
+    ),
+    OpenApiParameter("min_price", OpenApiTypes.DECIMAL, description="Lowest price (inclusive)."),
+    OpenApiParameter("max_price", OpenApiTypes.DECIMAL, description="Highest price (inclusive)."),
+    OpenApiParameter(
+        "in_stock",
+        OpenApiTypes.STR,
+        enum=TRUE_FALSE,
+        description="`true`: quantity on hand above 0; `false`: none on hand.",
+    ),
+]
+
 CATEGORY_SLUG = OpenApiParameter(
     "slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="Category slug."
 )
@@ -328,23 +345,7 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             "Money is flat in v1 and `{amount, currency}` in v2."
         ),
         parameters=[
-            OpenApiParameter(
-                "category",
-                OpenApiTypes.STR,
-                description="Category slug; products of its subcategories are included.",
-            ),
-            OpenApiParameter(
-                "min_price", OpenApiTypes.DECIMAL, description="Lowest price (inclusive)."
-            ),
-            OpenApiParameter(
-                "max_price", OpenApiTypes.DECIMAL, description="Highest price (inclusive)."
-            ),
-            OpenApiParameter(
-                "in_stock",
-                OpenApiTypes.STR,
-                enum=TRUE_FALSE,
-                description="`true`: quantity on hand above 0; `false`: none on hand.",
-            ),
+            *PRODUCT_FILTER_PARAMETERS,
             OpenApiParameter(
                 "ordering",
                 OpenApiTypes.STR,
