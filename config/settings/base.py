@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "emporium.core.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a cached page is answered with every other middleware still around it.
+    "emporium.core.response_cache.CachedPageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

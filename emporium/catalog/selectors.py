@@ -66,7 +66,7 @@ def _all_categories() -> list[Category]:
     """
     tenant_id = require_current_tenant_id()
     generation = response_cache.generations(tenant_id, [cache.CATEGORIES])
-    key = response_cache.page_key(tenant_id=tenant_id, generation=generation, parts=["tree"])
+    key = response_cache.versioned_key(tenant_id=tenant_id, generation=generation, parts=["tree"])
     now = timezone.now()
     categories: list[Category] | None = response_cache.get_fresh(key, now=now)
     if categories is None:

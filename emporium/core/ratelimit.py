@@ -282,6 +282,29 @@ class DefaultRateThrottle(BaseThrottle):
         return True
 
 
+def limit_request(request: HttpRequest) -> HttpResponse | None:
+    """Count a request answered outside DRF (a cached page) against the caller's default limit,
+    as `DefaultRateThrottle` does; the 429 problem to send when a limit is exceeded, else None."""
+    from emporium.core.errors import problem_response  # imports rest_framework.views
+
+    setattr(request, _STATE_ATTRIBUTE, None)
+    if is_exempt(request):
+        return None
+    windows = _limit_or_fail_open(request, scope=None, credential_accepted=False)
+    if not windows:
+        return None
+    setattr(request, _STATE_ATTRIBUTE, most_restrictive(windows))
+    exceeded = [w for w in windows if w.exceeded]
+    if not exceeded:
+        return None
+    wait = max(w.reset_seconds for w in exceeded)
+    response = problem_response(
+        request, status=429, code=RateLimited.default_code, detail=str(RateLimited(wait).detail)
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
 class RateLimitHeadersMiddleware:
     """Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` to API responses.
 

@@ -24,22 +24,27 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone, translation
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from emporium.core.caching import is_user_specific
+from emporium.core.caching import apply_cache_headers, is_user_specific
 from emporium.core.context import get_current_tenant_id
+from emporium.core.ratelimit import limit_request
 
 KEY_PREFIX = "rc"
 DEFAULT_TIMEOUT = 300
 # A page that would live less than this is not worth storing.
 MIN_TIMEOUT = 1
 CACHE_STATUS_HEADER = "X-Cache"
+API_PREFIX = "/api/"
+# What an API client asking for JSON sends (browsers ask for HTML: the browsable API).
+JSON_MEDIA_RANGES = frozenset({"application/json", "*/*", "application/*"})
 
 # Purge scope -> namespaces, filled by the apps that own the namespaces (see `register_scope`).
 _SCOPES: dict[str, tuple[str, ...]] = {}
@@ -118,11 +123,43 @@ def canonical_query(query: Mapping[str, Any] | str) -> str:
     return urlencode(sorted(pairs))
 
 
-def page_key(*, tenant_id: UUID, generation: Mapping[str, int], parts: Iterable[str]) -> str:
-    """The cache key of one page (hashed: keys stay short whatever the query string)."""
+def versioned_key(*, tenant_id: UUID, generation: Mapping[str, int], parts: Iterable[str]) -> str:
+    """A cache key for something derived from the shop's data (a total, the category tree):
+    it includes the generations, so a write moves every such key at once."""
     seed = "\x1f".join([str(tenant_id), *(f"{k}={v}" for k, v in sorted(generation.items()))])
     digest = hashlib.sha256("\x1e".join([seed, *parts]).encode()).hexdigest()
-    return f"{KEY_PREFIX}:page:{digest}"
+    return f"{KEY_PREFIX}:derived:{digest}"
+
+
+def page_key_for(tenant_id: UUID, request: HttpRequest) -> str:
+    """The cache key of the page a GET request asks for (hashed: short whatever the query).
+
+    Scheme and host are part of it (answers carry absolute links: pagination, images), as are
+    the path (which names the API version), the sorted query string and the language.
+    """
+    parts = (
+        str(tenant_id),
+        request.build_absolute_uri(request.path),
+        canonical_query(request.META.get("QUERY_STRING", "")),
+        translation.get_language() or "",
+    )
+    return f"{KEY_PREFIX}:page:{hashlib.sha256(chr(30).join(parts).encode()).hexdigest()}"
+
+
+def fresh_page(tenant_id: UUID, key: str, *, now: datetime) -> dict[str, Any] | None:
+    """The page stored under `key` if it has not expired and every namespace it was built from
+    is still at the same generation (two cache round trips), else None."""
+    entry: dict[str, Any] | None = get_fresh(key, now=now)
+    if entry is None:
+        return None
+    if generations(tenant_id, entry["generation"]) != entry["generation"]:
+        return None
+    return entry
+
+
+def bounded_max_age(max_age: int, expires_at: datetime, now: datetime) -> int:
+    """`max_age`, shortened so browsers and shared caches drop the page when the server does."""
+    return min(max_age, max(0, int((expires_at - now).total_seconds())))
 
 
 class ServerCachedMixin(GenericAPIView[Any]):
@@ -136,7 +173,7 @@ class ServerCachedMixin(GenericAPIView[Any]):
     server_cache_namespaces: tuple[str, ...] = ()
     server_cache_timeout: int = DEFAULT_TIMEOUT
 
-    _server_cache_store: tuple[str, datetime] | None = None
+    _server_cache_store: tuple[str, dict[str, int], datetime] | None = None
     _server_cache_status: str | None = None
 
     def server_cache_valid_until(self, now: datetime) -> datetime | None:
@@ -147,20 +184,9 @@ class ServerCachedMixin(GenericAPIView[Any]):
         tenant_id = get_current_tenant_id()
         if tenant_id is None or not self._server_cacheable(request):
             return self.server_cache_fetch(request, *args, **kwargs)
-        generation = generations(tenant_id, self.server_cache_namespaces)
-        key = page_key(
-            tenant_id=tenant_id,
-            generation=generation,
-            parts=(
-                # Scheme and host too: answers carry absolute links (pagination, images).
-                request.build_absolute_uri(request.path),
-                canonical_query(request.META.get("QUERY_STRING", "")),
-                str(request.version or ""),
-                translation.get_language() or "",
-            ),
-        )
+        key = page_key_for(tenant_id, request._request)
         now = timezone.now()
-        entry: dict[str, Any] | None = get_fresh(key, now=now)
+        entry = fresh_page(tenant_id, key, now=now)
         if entry is not None:
             self._server_cache_status = "HIT"
             self._limit_max_age(datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo), now)
@@ -171,12 +197,14 @@ class ServerCachedMixin(GenericAPIView[Any]):
             response["Content-Type"] = entry["content_type"]
             return response
         self._server_cache_status = "MISS"
+        # Read before the data: a write committed meanwhile leaves this page outdated at once.
+        generation = generations(tenant_id, self.server_cache_namespaces)
         expires_at = now + timedelta(seconds=self.server_cache_timeout)
         valid_until = self.server_cache_valid_until(now)
         if valid_until is not None:
             expires_at = min(expires_at, valid_until)
         self._limit_max_age(expires_at, now)
-        self._server_cache_store = (key, expires_at)
+        self._server_cache_store = (key, generation, expires_at)
         return self.server_cache_fetch(request, *args, **kwargs)
 
     def server_cache_fetch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -189,13 +217,16 @@ class ServerCachedMixin(GenericAPIView[Any]):
         if self._server_cache_status is not None:
             response[CACHE_STATUS_HEADER] = self._server_cache_status
         if self._server_cache_store is not None and response.status_code == 200:
-            key, expires_at = self._server_cache_store
+            key, generation, expires_at = self._server_cache_store
             if isinstance(response, HttpResponse):
                 page = {
+                    "generation": generation,
                     "body": response.content,
                     "content_type": response["Content-Type"],
+                    "allow": response.get("Allow"),
                     "etag": getattr(self, "_cache_etag", None),
                     "last_modified": getattr(self, "_cache_last_modified", None),
+                    "max_age": self._server_cache_max_age,
                     "expires_at": expires_at.timestamp(),
                 }
                 set_until(key, page, expires_at=expires_at, now=timezone.now())
@@ -210,7 +241,56 @@ class ServerCachedMixin(GenericAPIView[Any]):
         )
 
     def _limit_max_age(self, expires_at: datetime, now: datetime) -> None:
-        # Browsers and shared caches must not keep the page past its data's next change either.
-        seconds = max(0, int((expires_at - now).total_seconds()))
-        max_age: int = getattr(self, "cache_max_age", seconds)
-        self.cache_max_age = min(max_age, seconds)
+        # The view's own max-age, kept for the hits served by the middleware.
+        self._server_cache_max_age: int = getattr(self, "cache_max_age", 0)
+        self.cache_max_age = bounded_max_age(getattr(self, "cache_max_age", 0), expires_at, now)
+
+
+def _fast_path_applies(request: HttpRequest) -> bool:
+    # Certainly anonymous (no credential of any kind) and certainly asking for JSON.
+    if request.method != "GET" or not request.path.startswith(API_PREFIX):
+        return False
+    if "HTTP_AUTHORIZATION" in request.META or settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return False
+    accept = request.META.get("HTTP_ACCEPT", "")
+    ranges = {part.split(";")[0].strip() for part in accept.split(",") if part.strip()}
+    return ranges <= JSON_MEDIA_RANGES
+
+
+class CachedPageMiddleware:
+    """Answers anonymous JSON GETs from the server cache before URL resolution and DRF.
+
+    The innermost middleware, so every other one still runs around a hit (request id, access
+    log, security headers, CORS, compression, tenant, locale, deprecation). It replays what the
+    view stored (`ServerCachedMixin`), after the same checks: the page's generations are
+    current and its instant has not passed. The request is counted against the caller's rate
+    limit as the view's throttle would count it. Anything else goes to the view as usual.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        tenant_id = get_current_tenant_id()
+        if tenant_id is None or not _fast_path_applies(request):
+            return self.get_response(request)
+        now = timezone.now()
+        entry = fresh_page(tenant_id, page_key_for(tenant_id, request), now=now)
+        if entry is None:
+            return self.get_response(request)
+        refused = limit_request(request)
+        if refused is not None:
+            return refused
+        page = HttpResponse(entry["body"], content_type=entry["content_type"])
+        if entry["allow"]:
+            page["Allow"] = entry["allow"]
+        expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
+        response = apply_cache_headers(
+            request,
+            page,
+            max_age=bounded_max_age(entry["max_age"], expires_at, now),
+            etag=entry["etag"],
+            last_modified=entry["last_modified"],
+        )
+        response[CACHE_STATUS_HEADER] = "HIT"
+        return response

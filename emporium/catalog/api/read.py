@@ -327,7 +327,7 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             for name, value in params.items()
             if name not in ("ordering", "include_deleted")
         )
-        key = response_cache.page_key(
+        key = response_cache.versioned_key(
             tenant_id=tenant_id,
             generation=response_cache.generations(tenant_id, [cache.PRODUCTS, cache.CATEGORIES]),
             parts=["count", *(f"{name}={value}" for name, value in filters)],

@@ -300,3 +300,47 @@ def test_product_list_q_filters_and_ranks(client):
     bad = client.get(PRODUCTS, {"q": "l"})
     assert bad.status_code == 400
     assert bad["Content-Type"] == "application/problem+json"
+
+
+# --- hits answered by the middleware, before URL resolution and DRF ----------------------------
+
+
+def test_a_hit_carries_the_same_headers_as_the_page_it_replays(client):
+    make_product("lamp")
+    miss = client.get(PRODUCTS)
+    hit = client.get(PRODUCTS)
+    assert (miss["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
+    ignored = {"X-Cache", "X-Request-ID", "RateLimit-Remaining", "RateLimit-Reset", "Date"}
+    assert {h for h in miss.headers if h not in ignored} == {
+        h for h in hit.headers if h not in ignored
+    }
+    for header in ("Allow", "Vary", "ETag", "Cache-Control", "Content-Type", "X-Frame-Options"):
+        assert hit[header] == miss[header], header
+
+
+def test_hits_count_against_the_rate_limit(client, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "anon": "3/min"}
+    make_product("lamp")
+    first = client.get(PRODUCTS)
+    second = client.get(PRODUCTS)
+    third = client.get(PRODUCTS)
+    assert [r["X-Cache"] for r in (first, second, third)] == ["MISS", "HIT", "HIT"]
+    assert [r["RateLimit-Remaining"] for r in (first, second, third)] == ["2", "1", "0"]
+    refused = client.get(PRODUCTS)
+    assert refused.status_code == 429
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) > 0
+
+
+def test_requests_the_middleware_leaves_to_the_view_get_the_same_answers(client, customer_headers):
+    make_product("lamp")
+    first = client.get(PRODUCTS)
+    # A browser's Accept or an (anonymous) session cookie: the view answers, from the cache.
+    browser = client.get(PRODUCTS, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert (browser["X-Cache"], browser.content) == ("HIT", first.content)
+    client.cookies["sessionid"] = "not-a-session"
+    with_cookie = client.get(PRODUCTS)
+    assert (with_cookie["X-Cache"], with_cookie.content) == ("HIT", first.content)
+    # A signed-in customer: never from the cache.
+    assert "X-Cache" not in client.get(PRODUCTS, **customer_headers)
