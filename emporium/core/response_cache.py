@@ -148,13 +148,24 @@ def page_key_for(tenant_id: UUID, request: HttpRequest) -> str:
 
 def fresh_page(tenant_id: UUID, key: str, *, now: datetime) -> dict[str, Any] | None:
     """The page stored under `key` if it has not expired and every namespace it was built from
-    is still at the same generation (two cache round trips), else None."""
-    entry: dict[str, Any] | None = get_fresh(key, now=now)
-    if entry is None:
+    is still at the same generation, else None.
+
+    One cache round trip: the page is fetched together with the generations of every purgeable
+    namespace (a handful of keys), whichever of them the page turns out to depend on.
+    """
+    known = {ns: _generation_key(tenant_id, ns) for ns in scopes()["all"]}
+    found = cache.get_many([key, *known.values()])
+    stored: tuple[dict[str, Any], float] | None = found.get(key)
+    if stored is None or stored[1] <= now.timestamp():
         return None
-    if generations(tenant_id, entry["generation"]) != entry["generation"]:
-        return None
-    return entry
+    page = stored[0]
+    for namespace, built_from in page["generation"].items():
+        current = found.get(known[namespace]) if namespace in known else None
+        if current is None:  # not registered, or never set / evicted since
+            current = generations(tenant_id, [namespace])[namespace]
+        if int(current) != built_from:
+            return None
+    return page
 
 
 def bounded_max_age(max_age: int, expires_at: datetime, now: datetime) -> int:
