@@ -80,7 +80,10 @@ def _measure_wrk(base: str, path: str) -> dict[str, float]:
     try:
         for _ in range(2):  # the first run warms connections, caches and the database
             output = subprocess.run(
-                [str(WRK), "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "-s", str(script), base],
+                [
+                    *(str(WRK), "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--timeout", "30s"),
+                    *("-s", str(script), base),
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
