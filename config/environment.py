@@ -120,6 +120,15 @@ class EnvironmentSettings(BaseSettings):
     # CSV imports above this many bytes run as a background job.
     catalog_import_sync_max_bytes: int = Field(default=1_000_000, gt=0)
     default_from_email: str = "Emporium <no-reply@localhost>"
+    # Stripe: the secret API key, the webhook endpoint's signing secret, and (for a local
+    # Stripe-compatible server) the API base URL. Both secrets are required outside dev/test.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_tolerance_seconds: int = Field(default=300, gt=0, le=3600)
+    # Carts untouched this long are purged; orders unpaid this long are cancelled.
+    cart_retention_days: int = Field(default=30, gt=0)
+    order_payment_timeout_minutes: int = Field(default=30, gt=0)
 
     log_level: LogLevel = "INFO"
     log_levels: Annotated[dict[str, LogLevel], NoDecode] = {}
@@ -307,6 +316,20 @@ class EnvironmentSettings(BaseSettings):
     @classmethod
     def _s3_urls(cls, value: str | None) -> str | None:
         return _require_scheme(value, {"http", "https"}, "S3")
+
+    @field_validator("stripe_secret_key", "stripe_webhook_secret")
+    @classmethod
+    def _stripe_secrets(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("emporium_env") in ("staging", "production") and (
+            value is None or not value.get_secret_value()
+        ):
+            raise ValueError("required outside dev/test")
+        return value
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _stripe_api_base(cls, value: str | None) -> str | None:
+        return _require_scheme(value, {"http", "https"}, "Stripe API")
 
     @field_validator("email_url")
     @classmethod

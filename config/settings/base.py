@@ -46,6 +46,10 @@ INSTALLED_APPS = [
     "emporium.catalog",
     "emporium.inventory",
     "emporium.search",
+    "emporium.pricing",
+    "emporium.cart",
+    "emporium.orders",
+    "emporium.payments",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +199,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # Also runs Django's clearsessions.
     "accounts.retention_purge": {"task": "accounts.retention_purge", "schedule": 86400.0},
+    "cart.purge_inactive": {"task": "cart.purge_inactive", "schedule": 3600.0},
+    "orders.expire_pending": {"task": "orders.expire_pending", "schedule": 60.0},
+    "core.relay_outbox": {"task": "core.relay_outbox", "schedule": 10.0},
 }
 
 
@@ -348,7 +355,9 @@ RATE_LIMITS: dict[str, str] = {
     "login": "5/min",
     "signup": "5/hour",
     "password_reset": "5/hour",
-    "review_create": "10/hour",
+    "review_create": "5/hour",
+    "cart_write": "120/min",
+    "checkout": "20/min",
     "graphql": "120/min",
     **ENV.rate_limits,
 }
@@ -395,7 +404,24 @@ FRONTEND_URL = ENV.frontend_url
 # --- Idempotency keys for POST under /api/ ---------------------------------------------------
 IDEMPOTENCY_TTL_SECONDS = ENV.idempotency_ttl_seconds
 # URL names (namespace:name) whose POSTs must carry an Idempotency-Key (checkout, payments...).
-IDEMPOTENCY_REQUIRED_FOR: list[str] = []
+IDEMPOTENCY_REQUIRED_FOR: list[str] = ["api:order-list"]
+
+
+# --- Cart, checkout and payments ---------------------------------------------------------------
+CART_RETENTION = timedelta(days=ENV.cart_retention_days)
+# Most units of one product a single cart line may hold.
+CART_LINE_MAX_QUANTITY = 99
+CART_MAX_LINES = 100
+ORDER_PAYMENT_TIMEOUT = timedelta(minutes=ENV.order_payment_timeout_minutes)
+STRIPE_SECRET_KEY = ENV.stripe_secret_key.get_secret_value() if ENV.stripe_secret_key else None
+STRIPE_WEBHOOK_SECRET = (
+    ENV.stripe_webhook_secret.get_secret_value() if ENV.stripe_webhook_secret else None
+)
+# A Stripe-compatible server (tests and local development); None means api.stripe.com.
+STRIPE_API_BASE = ENV.stripe_api_base
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = ENV.stripe_webhook_tolerance_seconds
+STRIPE_TIMEOUT_SECONDS = 10
+STRIPE_MAX_NETWORK_RETRIES = 2
 
 
 # --- Compression -------------------------------------------------------------------------------

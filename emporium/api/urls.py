@@ -25,4 +25,8 @@ urlpatterns = [
     re_path(VERSION, include("emporium.catalog.api.write")),
     re_path(VERSION, include("emporium.catalog.api.read")),
     re_path(VERSION, include("emporium.search.api")),
+    re_path(VERSION, include("emporium.inventory.api")),
+    re_path(VERSION, include("emporium.cart.api")),
+    re_path(VERSION, include("emporium.orders.api")),
+    re_path(VERSION, include("emporium.payments.api")),
 ]

@@ -89,14 +89,26 @@ def test_production_refuses_missing_secret_debug_and_sqlite_in_one_message(env):
     env.setenv("DEBUG", "true")
     with pytest.raises(ConfigurationError) as caught:
         load_environment()
-    assert set(caught.value.problems) == {"SECRET_KEY", "DEBUG", "DATABASE_URL"}
+    assert set(caught.value.problems) == {
+        "SECRET_KEY",
+        "DEBUG",
+        "DATABASE_URL",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+    }
     message = str(caught.value)
     assert "EMPORIUM_ENV=production" in message
-    assert "3 problems" in message
+    assert "5 problems" in message
+
+
+def _stripe(env):
+    env.setenv("STRIPE_SECRET_KEY", "sk_live_from_the_environment")
+    env.setenv("STRIPE_WEBHOOK_SECRET", "whsec_from_the_environment")
 
 
 def test_production_refuses_sqlite_url(env):
     env.setenv("EMPORIUM_ENV", "production")
+    _stripe(env)
     env.setenv("SECRET_KEY", STRONG_KEY)
     env.setenv("DATABASE_URL", "sqlite:////tmp/shop.sqlite3")
     with pytest.raises(ConfigurationError) as caught:
@@ -106,6 +118,7 @@ def test_production_refuses_sqlite_url(env):
 
 def test_production_refuses_weak_secret_and_never_echoes_it(env):
     env.setenv("EMPORIUM_ENV", "production")
+    _stripe(env)
     env.setenv("SECRET_KEY", "short-secret")
     env.setenv("DATABASE_URL", "postgresql://app:s3cret@db:5432/app")
     with pytest.raises(ConfigurationError) as caught:
@@ -116,6 +129,7 @@ def test_production_refuses_weak_secret_and_never_echoes_it(env):
 
 def test_production_with_everything_set_loads(env):
     env.setenv("EMPORIUM_ENV", "production")
+    _stripe(env)
     env.setenv("SECRET_KEY", STRONG_KEY)
     env.setenv("DATABASE_URL", "postgresql://app:s3cret@db:5432/app")
     settings = load_environment()
