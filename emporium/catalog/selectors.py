@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import F, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from emporium.catalog import cache, services_images
-from emporium.catalog.models import Category, Product, ProductSlugRedirect
+from emporium.catalog.models import Category, Product, ProductImage, ProductSlugRedirect
 from emporium.core import response_cache
 from emporium.core.context import require_current_tenant_id
 
@@ -168,6 +169,57 @@ def _images(*, staff: bool) -> Prefetch[Any]:
 def product_images_prefetch(products: Sequence[Product], *, staff: bool) -> None:
     """Load the images of already fetched products in one query (for serialization)."""
     prefetch_related_objects(list(products), _images(staff=staff))
+
+
+# The product columns an API body shows (with the category's slug and the stock on hand).
+PRODUCT_ROW_FIELDS = (
+    "id",
+    "slug",
+    "sku",
+    "name",
+    "description",
+    "price",
+    "compare_at_price",
+    "currency",
+    "attributes",
+    "is_active",
+    "publish_at",
+    "unpublish_at",
+    "rating_average",
+    "rating_count",
+    "created_at",
+    "updated_at",
+)
+
+
+def product_rows(queryset: QuerySet[Product]) -> QuerySet[Product, dict[str, Any]]:
+    """`queryset` read as plain rows for serialization: no model instances, category slug and
+    stock on hand joined in the same query (list pages build up to 100 products)."""
+    rows: QuerySet[Product, dict[str, Any]] = (
+        queryset.select_related(None)
+        .prefetch_related(None)
+        .values(
+            *PRODUCT_ROW_FIELDS,
+            category_slug=F("category__slug"),
+            on_hand=Coalesce(F("stock__quantity"), 0),
+        )
+    )
+    return rows
+
+
+def product_images_by_product(
+    *, product_ids: Sequence[UUID], staff: bool
+) -> dict[UUID, list[ProductImage]]:
+    """The images the caller may see of each product, in display order; one query."""
+    images: dict[UUID, list[ProductImage]] = {}
+    if not product_ids:
+        return images
+    queryset = services_images.product_image_queryset(staff=staff).filter(
+        product_id__in=product_ids
+    )
+    for image in queryset:
+        images.setdefault(image.product_id, []).append(image)
+    return images
 
 
 def product_list(

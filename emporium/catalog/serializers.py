@@ -8,7 +8,8 @@ so the OpenAPI schema of each version shows the right shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +20,11 @@ from rest_framework import serializers
 
 from emporium.catalog import services_images
 from emporium.catalog.models import Category, Product, ProductImage
-from emporium.catalog.selectors import CategoryNode
+from emporium.catalog.selectors import PRODUCT_ROW_FIELDS, CategoryNode
 
 _AMOUNT = serializers.DecimalField(max_digits=12, decimal_places=2)
+_RATING = serializers.DecimalField(max_digits=3, decimal_places=2)
+_TIMESTAMP = serializers.DateTimeField()
 
 
 def api_version(context: Mapping[str, Any]) -> str:
@@ -194,8 +197,15 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
         return [product_image_representation(image, request) for image in product.images.all()]
 
     def to_representation(self, instance: Product) -> dict[str, Any]:
-        if api_version(self.context) == "v2" and not isinstance(self, ProductV2Serializer):
-            return ProductV2Serializer(context=self.context).to_representation(instance)
+        # The declared fields above describe the shape (OpenAPI schema, tests comparing both);
+        # the body is built by `product_representation`, ten times cheaper than walking them.
+        version = "v2" if isinstance(self, ProductV2Serializer) else api_version(self.context)
+        return product_representation(
+            instance, version=version, request=self.context.get("request")
+        )
+
+    def field_by_field_representation(self, instance: Product) -> dict[str, Any]:
+        """The body as DRF's generic machinery builds it from the declared fields."""
         data: dict[str, Any] = super().to_representation(instance)
         return data
 
@@ -217,6 +227,76 @@ class ProductV2Serializer(ProductSerializer):
     @extend_schema_field(MoneySerializer(allow_null=True))
     def get_compare_at_price(self, product: Product) -> dict[str, str] | None:
         return money(product.compare_at_price, product.currency)
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text: str = _TIMESTAMP.to_representation(value)
+    return text
+
+
+def product_row(product: Product) -> dict[str, Any]:
+    """A product instance as the row `selectors.product_rows` reads (category and stock are
+    expected select_related)."""
+    row = {name: getattr(product, name) for name in PRODUCT_ROW_FIELDS}
+    category = product.category
+    row["category_slug"] = None if category is None else category.slug
+    row["on_hand"] = stock_quantity(product)
+    return row
+
+
+def product_body(
+    row: Mapping[str, Any],
+    images: Sequence[ProductImage],
+    *,
+    version: str,
+    request: HttpRequest | None,
+) -> dict[str, Any]:
+    """The API body of a product: exactly what `ProductSerializer` (v1) or
+    `ProductV2Serializer` (v2) declare, built directly from a row of `selectors.product_rows`
+    and the images the caller may see (lists build up to 100 of these per request)."""
+    on_hand = row["on_hand"]
+    data: dict[str, Any] = {
+        "id": str(row["id"]),
+        "slug": row["slug"],
+        "sku": row["sku"],
+        "name": row["name"],
+        "description": row["description"],
+    }
+    currency = row["currency"]
+    if version == "v2":
+        data["price"] = money(row["price"], currency)
+        data["compare_at_price"] = money(row["compare_at_price"], currency)
+    else:
+        compare_at = row["compare_at_price"]
+        data["price"] = _AMOUNT.to_representation(row["price"])
+        data["compare_at_price"] = (
+            None if compare_at is None else _AMOUNT.to_representation(compare_at)
+        )
+        data["currency"] = currency
+    data["category"] = row["category_slug"]
+    data["attributes"] = row["attributes"]
+    data["is_active"] = row["is_active"]
+    data["publish_at"] = _timestamp(row["publish_at"])
+    data["unpublish_at"] = _timestamp(row["unpublish_at"])
+    data["rating_average"] = _RATING.to_representation(row["rating_average"])
+    data["rating_count"] = row["rating_count"]
+    data["in_stock"] = on_hand > 0
+    data["stock_quantity"] = on_hand
+    data["images"] = [product_image_representation(image, request) for image in images]
+    data["created_at"] = _timestamp(row["created_at"])
+    data["updated_at"] = _timestamp(row["updated_at"])
+    return data
+
+
+def product_representation(
+    product: Product, *, version: str, request: HttpRequest | None
+) -> dict[str, Any]:
+    """`product_body` of a product instance (`images` prefetched, like the serializers)."""
+    return product_body(
+        product_row(product), list(product.images.all()), version=version, request=request
+    )
 
 
 def product_serializer_class(version: str | None) -> type[ProductSerializer]:

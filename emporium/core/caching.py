@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import wraps
 from typing import Any
@@ -238,7 +238,10 @@ class CachedReadMixin(GenericAPIView[Any]):
     def _last_modified_of(self, obj: Any) -> datetime | None:
         if self.last_modified_field is None:
             return None
-        value = getattr(obj, self.last_modified_field, None)
+        if isinstance(obj, Mapping):  # a row read with values()
+            value = obj.get(self.last_modified_field)
+        else:
+            value = getattr(obj, self.last_modified_field, None)
         return value if isinstance(value, datetime) else None
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -61,6 +63,42 @@ def scopes() -> dict[str, tuple[str, ...]]:
     return {"all": every, **_SCOPES}
 
 
+# What this request has already read from (or written to) the cache, by key; None outside
+# `request_memo()`. A page miss costs several lookups of the same few keys (generations, the
+# schedule, the totals): each is asked of the cache once per request.
+_MISSING = object()
+_memo: ContextVar[dict[str, Any] | None] = ContextVar("response_cache_memo", default=None)
+
+
+@contextmanager
+def request_memo() -> Iterator[None]:
+    """Remember cache reads for the rest of the current request (see `_memo`)."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def _get_many(keys: list[str]) -> dict[str, Any]:
+    """`cache.get_many`, answered from the request's memo where it can be."""
+    memo = _memo.get()
+    if memo is None:
+        return cache.get_many(keys)
+    wanted = [key for key in keys if key not in memo]
+    if wanted:
+        found = cache.get_many(wanted)
+        for key in wanted:
+            memo[key] = found.get(key, _MISSING)
+    return {key: memo[key] for key in keys if memo[key] is not _MISSING}
+
+
+def _remember(values: Mapping[str, Any]) -> None:
+    memo = _memo.get()
+    if memo is not None:
+        memo.update(values)
+
+
 def _generation_key(tenant_id: UUID, namespace: str) -> str:
     return f"{KEY_PREFIX}:gen:{tenant_id}:{namespace}"
 
@@ -68,7 +106,7 @@ def _generation_key(tenant_id: UUID, namespace: str) -> str:
 def generations(tenant_id: UUID, namespaces: Iterable[str]) -> dict[str, int]:
     """The current generation of each namespace of the shop (one cache round trip when set)."""
     keys = {namespace: _generation_key(tenant_id, namespace) for namespace in namespaces}
-    found = cache.get_many(list(keys.values()))
+    found = _get_many(list(keys.values()))
     result: dict[str, int] = {}
     for namespace, key in keys.items():
         value = found.get(key)
@@ -77,6 +115,7 @@ def generations(tenant_id: UUID, namespaces: Iterable[str]) -> dict[str, int]:
             # a value older pages were stored under. `add` lets one concurrent starter win.
             cache.add(key, time.time_ns(), timeout=None)
             value = cache.get(key, time.time_ns())
+            _remember({key: value})
         result[namespace] = int(value)
     return result
 
@@ -84,9 +123,9 @@ def generations(tenant_id: UUID, namespaces: Iterable[str]) -> dict[str, int]:
 def bump(tenant_id: UUID, namespaces: Iterable[str]) -> None:
     """Invalidate every cached page of the shop that depends on these namespaces."""
     # A fresh clock value rather than incr(): works on every backend, even after eviction.
-    cache.set_many(
-        {_generation_key(tenant_id, ns): time.time_ns() for ns in namespaces}, timeout=None
-    )
+    values = {_generation_key(tenant_id, ns): time.time_ns() for ns in namespaces}
+    cache.set_many(values, timeout=None)
+    _remember(values)
 
 
 def purge(tenant_id: UUID, scope: str) -> tuple[str, ...]:
@@ -102,7 +141,7 @@ def get_fresh(key: str, *, now: datetime) -> Any | None:
     The instant is checked here rather than left to the backend's TTL, whose clock and
     rounding (whole seconds, `expires < now`) could serve a value for up to a second too long.
     """
-    entry = cache.get(key)
+    entry = _get_many([key]).get(key)
     if entry is None or entry[1] <= now.timestamp():
         return None
     return entry[0]
@@ -113,7 +152,9 @@ def set_until(key: str, value: Any, *, expires_at: datetime, now: datetime) -> b
     seconds = (expires_at - now).total_seconds()
     if seconds < MIN_TIMEOUT:
         return False
-    cache.set(key, (value, expires_at.timestamp()), timeout=math.ceil(seconds))
+    entry = (value, expires_at.timestamp())
+    cache.set(key, entry, timeout=math.ceil(seconds))
+    _remember({key: entry})
     return True
 
 
@@ -154,7 +195,7 @@ def fresh_page(tenant_id: UUID, key: str, *, now: datetime) -> dict[str, Any] | 
     namespace (a handful of keys), whichever of them the page turns out to depend on.
     """
     known = {ns: _generation_key(tenant_id, ns) for ns in scopes()["all"]}
-    found = cache.get_many([key, *known.values()])
+    found = _get_many([key, *known.values()])
     stored: tuple[dict[str, Any], float] | None = found.get(key)
     if stored is None or stored[1] <= now.timestamp():
         return None
@@ -285,6 +326,10 @@ class CachedPageMiddleware:
         tenant_id = get_current_tenant_id()
         if tenant_id is None or not _fast_path_applies(request):
             return self.get_response(request)
+        with request_memo():
+            return self._answer(request, tenant_id)
+
+    def _answer(self, request: HttpRequest, tenant_id: UUID) -> HttpResponseBase:
         now = timezone.now()
         entry = fresh_page(tenant_id, page_key_for(tenant_id, request), now=now)
         if entry is None:

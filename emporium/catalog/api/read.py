@@ -28,12 +28,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emporium.catalog import cache, selectors
-from emporium.catalog.models import Category, Product
+from emporium.catalog.models import Category, Product, ProductImage
 from emporium.catalog.serializers import (
     CategorySerializer,
     CategoryTreeSerializer,
     ProductSerializer,
     ProductV2Serializer,
+    product_body,
+    product_row,
     product_serializer_class,
     stock_quantity,
 )
@@ -284,6 +286,22 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
     def get_serializer_class(self) -> type[ProductSerializer]:
         return product_serializer_class(getattr(self.request, "version", None))
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Rows and one images query instead of model instances, select_related and a
+        # prefetch: a page of 100 products builds in a fraction of the time.
+        page = self.paginate_queryset(selectors.product_rows(self.get_queryset()))
+        assert page is not None  # noqa: S101 (pagination is always on for this view)
+        images = selectors.product_images_by_product(
+            product_ids=[row["id"] for row in page], staff=is_staff(request)
+        )
+        version = "v2" if request.version == "v2" else "v1"
+        return self.get_paginated_response(
+            [
+                product_body(row, images.get(row["id"], ()), version=version, request=request)
+                for row in page
+            ]
+        )
+
     def get_queryset(self) -> QuerySet[Product]:
         query = ProductQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
@@ -349,7 +367,7 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             OpenApiParameter(
                 "ordering",
                 OpenApiTypes.STR,
-                enum=list(selectors.PRODUCT_ORDERINGS),
+                enum=[*selectors.PRODUCT_ORDERINGS],
                 default=selectors.DEFAULT_PRODUCT_ORDERING,
                 description="Sort order; `-rating` sorts by average rating, best first.",
             ),
@@ -392,16 +410,38 @@ class ProductDetailView(ProductPages, CachedReadMixin, RetrieveAPIView[Product])
         return product_serializer_class(getattr(self.request, "version", None))
 
     def get_queryset(self) -> QuerySet[Product]:
-        return selectors.product_base_queryset(staff=is_staff(self.request))
+        # Images come from one plain query below, without the prefetch machinery.
+        return selectors.product_base_queryset(staff=is_staff(self.request)).prefetch_related(None)
+
+    def visible_images(self, product: Product) -> list[ProductImage]:
+        """The product's images the caller may see (read once per request)."""
+        if getattr(self, "_images", None) is None:
+            found = selectors.product_images_by_product(
+                product_ids=[product.pk], staff=is_staff(self.request)
+            )
+            self._images = found.get(product.pk, [])
+        return self._images
 
     def get_etag_seed(self, obj: Product) -> str:
         # Stock, category and image rows change without touching the product's updated_at.
         category = obj.category.slug if obj.category is not None else ""
         images = ",".join(
             f"{image.pk}/{image.status}/{image.updated_at.isoformat()}"
-            for image in obj.images.all()
+            for image in self.visible_images(obj)
         )
         return f"{obj.pk}:{obj.updated_at.isoformat()}:{stock_quantity(obj)}:{category}:{images}"
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        product = self.get_object()
+        version = "v2" if request.version == "v2" else "v1"
+        return Response(
+            product_body(
+                product_row(product),
+                self.visible_images(product),
+                version=version,
+                request=request,
+            )
+        )
 
     @extend_schema(
         operation_id="products_retrieve",

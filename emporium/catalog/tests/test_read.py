@@ -445,3 +445,57 @@ def test_another_shops_catalog_is_invisible(client, other_shop):
     assert client.get(f"{PRODUCTS}ours/", HTTP_HOST=OTHER_HOST).status_code == 404
     their_categories = client.get(CATEGORIES, HTTP_HOST=OTHER_HOST).json()
     assert [c["slug"] for c in their_categories] == ["their-category"]
+
+
+# --- the hand-built product body --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [PRODUCTS, PRODUCTS_V2])
+def test_list_and_detail_bodies_match_the_declared_serializer_fields(
+    client, path, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """Lists and details build product bodies directly from rows; they must be exactly what
+    the declared serializer fields (the OpenAPI schema) produce, in every field and format."""
+    import io
+
+    from PIL import Image
+
+    from emporium.catalog import services_images
+    from emporium.catalog.selectors import product_base_queryset
+    from emporium.catalog.serializers import ProductSerializer, ProductV2Serializer
+
+    settings.MEDIA_ROOT = tmp_path
+    shirts = make_category("shirts")
+    now = timezone.now()
+    product = make_product(
+        "linen-shirt",
+        price="49.5",
+        compare_at_price=Decimal("59.99"),
+        category=shirts,
+        quantity=7,
+        publish_at=now - timedelta(days=1, microseconds=123),
+        unpublish_at=now + timedelta(days=3),
+        attributes={"colour": "blue", "sizes": ["S", "M"]},
+        description="Cool in summer.",
+    )
+    make_product("plain-mug", price="5")  # no category, no stock, no images
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(buffer, "PNG")
+    with django_capture_on_commit_callbacks(execute=True):
+        buffer.seek(0)
+        services_images.product_image_create(product=product, file=buffer, alt_text="Front")
+
+    listed = client.get(path).json()["results"]
+    detail = client.get(f"{path}linen-shirt/").json()
+    serializer_class = ProductV2Serializer if path == PRODUCTS_V2 else ProductSerializer
+    request = client.get(path).wsgi_request
+    for item in listed:
+        instance = product_base_queryset(staff=False).get(slug=item["slug"])
+        expected = serializer_class(context={"request": request}).field_by_field_representation(
+            instance
+        )
+        assert item == expected
+        assert list(item) == list(expected)  # same field order too
+    assert detail == next(item for item in listed if item["slug"] == "linen-shirt")
+    assert detail["images"][0]["alt_text"] == "Front"
+    assert detail["compare_at_price"] in ("59.99", {"amount": "59.99", "currency": "EUR"})
