@@ -67,20 +67,31 @@ class CountCachingPaginator(Paginator[Any]):
     """
 
     def __init__(
-        self, object_list: Any, per_page: int, *, count_cache: tuple[str, datetime] | None = None
+        self,
+        object_list: Any,
+        per_page: int,
+        *,
+        count_cache: tuple[str, datetime] | None = None,
+        count_source: QuerySet[Any] | None = None,
     ) -> None:
         super().__init__(object_list, per_page)
         self.count_cache = count_cache
+        self.count_source = count_source
+
+    def _count_rows(self) -> int:
+        if self.count_source is not None:
+            return self.count_source.count()
+        return int(Paginator.count.func(self))  # type: ignore[attr-defined]
 
     @cached_property
     def count(self) -> int:
         if self.count_cache is None:
-            return int(Paginator.count.func(self))  # type: ignore[attr-defined]
+            return self._count_rows()
         key, expires_at = self.count_cache
         now = timezone.now()
         total: int | None = response_cache.get_fresh(key, now=now)
         if total is None:
-            total = int(Paginator.count.func(self))  # type: ignore[attr-defined]
+            total = self._count_rows()
             response_cache.set_until(key, total, expires_at=expires_at, now=now)
         return total
 
@@ -88,8 +99,10 @@ class CountCachingPaginator(Paginator[Any]):
 class ProductPagination(PageNumberPagination):
     """Page-number pagination that reports the applied (clamped) `page_size`."""
 
-    # Set by the view before paginating: (cache key, valid until) for the total, or None.
+    # Set by the view before paginating: (cache key, valid until) for the total, or None, and
+    # what to count when the paginated rows carry joins the total does not need.
     count_cache: tuple[str, datetime] | None = None
+    count_source: QuerySet[Any] | None = None
 
     def paginate_queryset(
         self,
@@ -99,7 +112,7 @@ class ProductPagination(PageNumberPagination):
     ) -> list[Any] | None:
         # DRF builds the paginator from this attribute with (queryset, page_size) only.
         self.django_paginator_class = partial(  # type: ignore[assignment]
-            CountCachingPaginator, count_cache=self.count_cache
+            CountCachingPaginator, count_cache=self.count_cache, count_source=self.count_source
         )
         return super().paginate_queryset(queryset, request, view)
 
@@ -289,7 +302,10 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Rows and one images query instead of model instances, select_related and a
         # prefetch: a page of 100 products builds in a fraction of the time.
-        page = self.paginate_queryset(selectors.product_rows(self.get_queryset()))
+        queryset = self.get_queryset()
+        if isinstance(self.paginator, ProductPagination):
+            self.paginator.count_source = queryset.select_related(None).prefetch_related(None)
+        page = self.paginate_queryset(selectors.product_rows(queryset))
         assert page is not None  # noqa: S101 (pagination is always on for this view)
         images = selectors.product_images_by_product(
             product_ids=[row["id"] for row in page], staff=is_staff(request)
