@@ -160,10 +160,16 @@ def main() -> int:
             if product or "{product}" not in path
         ]
         print(f"load: {'wrk' if WRK else 'httpx'}, concurrency {CONCURRENCY}")
-        baseline = _measure(base, BASELINE)
-        for name, path in [("baseline", BASELINE), *targets]:
-            result = baseline if path == BASELINE else _measure(base, path)
+        # The baseline is measured again right before each endpoint and the ratio taken against
+        # that neighbour: on a shared machine, throughput drifts over the minutes a run takes.
+        for name, path in targets:
+            baseline = _measure(base, BASELINE)
+            result = _measure(base, path)
             ratio = result["rps"] / baseline["rps"]
+            print(
+                f"{'  baseline':<28}{baseline['rps']:>10.0f}{baseline['p50']:>10.1f}"
+                f"{baseline['p95']:>10.1f}{baseline['p99']:>10.1f}{1:>26.2f}   {BASELINE}"
+            )
             print(
                 f"{name:<28}{result['rps']:>10.0f}{result['p50']:>10.1f}{result['p95']:>10.1f}"
                 f"{result['p99']:>10.1f}{ratio:>26.2f}   {path}"
