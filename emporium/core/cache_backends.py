@@ -8,6 +8,7 @@ thread-safe, so one per pool is kept and reused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache.backends import redis as django_redis
@@ -48,3 +49,25 @@ class RedisCache(django_redis.RedisCache):
             pipe.incr(full_key)
             _created, value = pipe.execute()
         return int(value)
+
+    def incr_counters_get_many(
+        self, counters: Sequence[tuple[str, int]], keys: Sequence[str]
+    ) -> tuple[list[int], dict[str, Any]]:
+        """`incr_counter` for each (key, timeout) and `get_many(keys)`, in one round trip."""
+        client = self._cache.get_client(write=True)
+        full_keys = {self.make_and_validate_key(key): key for key in keys}
+        with client.pipeline(transaction=True) as pipe:
+            for key, timeout in counters:
+                full_key = self.make_and_validate_key(key)
+                pipe.set(full_key, 0, nx=True, ex=timeout)
+                pipe.incr(full_key)
+            pipe.mget(list(full_keys))
+            results = pipe.execute()
+        counts = [int(value) for value in results[1 : 2 * len(counters) : 2]]
+        serializer = self._cache._serializer  # type: ignore[attr-defined]
+        found = {
+            full_keys[full_key]: serializer.loads(value)
+            for full_key, value in zip(full_keys, results[-1], strict=True)
+            if value is not None
+        }
+        return counts, found

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ EXEMPT_PATH_PREFIXES = ("/health/", "/api/schema/", "/api/docs/", "/api/redoc/")
 KEY_TIMEOUT_MARGIN_SECONDS = 30
 _INCREMENT_ATTEMPTS = 3
 _STATE_ATTRIBUTE = "rate_limit_window"
+_COUNTED_ATTRIBUTE = "rate_limit_counted"
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
 
@@ -133,14 +134,19 @@ def is_exempt(request: HttpRequest) -> bool:
     return request.method == "OPTIONS" or request.path_info.startswith(EXEMPT_PATH_PREFIXES)
 
 
-def apply_rate_limits(
-    request: HttpRequest, *, scope: str | None = None, credential_accepted: bool = False
-) -> list[Window]:
-    """Count this request against the caller's default limit and `scope`, if any.
+@dataclass(frozen=True)
+class _Counter:
+    scope: str
+    rate: Rate
+    key: str
+    timeout: int
+    ends_at: int
 
-    `credential_accepted` is true when an authenticator accepted a credential that is not a user
-    (an API key): such callers get the `user` limit, keyed by the credential.
-    """
+
+def _counters(
+    request: HttpRequest, *, scope: str | None, credential_accepted: bool, at: float
+) -> list[_Counter]:
+    """The counters this request adds one to: the caller's default scope, then `scope`."""
     rates = configured_rates()
     default_scope, caller = _caller(request, credential_accepted=credential_accepted)
     scopes = [default_scope]
@@ -148,16 +154,71 @@ def apply_rate_limits(
         if scope not in rates:
             raise ImproperlyConfigured(f"throttle_scope {scope!r} has no entry in RATE_LIMITS")
         scopes.append(scope)
-    at = now()
-    windows = []
+    counters = []
     for name in scopes:
         rate = rates[name]
         number, ends_at = _window(rate, at)
-        used = _increment(
-            _counter_key(name, rate, caller, number), rate.period + KEY_TIMEOUT_MARGIN_SECONDS
+        key = _counter_key(name, rate, caller, number)
+        counters.append(
+            _Counter(name, rate, key, rate.period + KEY_TIMEOUT_MARGIN_SECONDS, ends_at)
         )
-        windows.append(Window(name, rate, used, ends_at, at))
+    return counters
+
+
+def apply_rate_limits(
+    request: HttpRequest, *, scope: str | None = None, credential_accepted: bool = False
+) -> list[Window]:
+    """Count this request against the caller's default limit and `scope`, if any.
+
+    `credential_accepted` is true when an authenticator accepted a credential that is not a user
+    (an API key): such callers get the `user` limit, keyed by the credential. A counter already
+    counted for this request already (a cached page's lookup) is not counted twice.
+    """
+    at = now()
+    counted: dict[str, Window] | None = getattr(request, _COUNTED_ATTRIBUTE, None)
+    if counted is None:
+        counted = {}
+        setattr(request, _COUNTED_ATTRIBUTE, counted)
+    windows = []
+    for counter in _counters(request, scope=scope, credential_accepted=credential_accepted, at=at):
+        window = counted.get(counter.key)
+        if window is None:
+            used = _increment(counter.key, counter.timeout)
+            window = Window(counter.scope, counter.rate, used, counter.ends_at, at)
+            counted[counter.key] = window
+        windows.append(window)
     return windows
+
+
+def count_and_read(
+    request: HttpRequest, keys: Sequence[str]
+) -> tuple[HttpResponse | None, dict[str, Any]]:
+    """`limit_request`, and the cache entries under `keys`: in one round trip on Redis.
+
+    For the server's response cache, which must count every anonymous API request and read a
+    page and its generations for it. The counters are remembered on the request, so the view's
+    throttle (on a cache miss) does not count them again.
+    """
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache) or is_exempt(request):
+        refused = limit_request(request)
+        return refused, cache.get_many(list(keys))
+    at = now()
+    counters = _counters(request, scope=None, credential_accepted=False, at=at)
+    try:
+        counts, found = cache.incr_counters_get_many(
+            [(counter.key, counter.timeout) for counter in counters], keys
+        )
+    except (RedisError, OSError) as error:
+        logger.warning("rate_limit_unavailable", error=repr(error))
+        setattr(request, _STATE_ATTRIBUTE, None)
+        return None, {}
+    windows = [
+        Window(counter.scope, counter.rate, used, counter.ends_at, at)
+        for counter, used in zip(counters, counts, strict=True)
+    ]
+    setattr(request, _COUNTED_ATTRIBUTE, {c.key: w for c, w in zip(counters, windows, strict=True)})
+    return _refusal(request, windows), found
 
 
 def rate_limit_usage(
@@ -285,15 +346,17 @@ class DefaultRateThrottle(BaseThrottle):
 def limit_request(request: HttpRequest) -> HttpResponse | None:
     """Count a request answered outside DRF (a cached page) against the caller's default limit,
     as `DefaultRateThrottle` does; the 429 problem to send when a limit is exceeded, else None."""
-    from emporium.core.errors import problem_response  # imports rest_framework.views
-
     setattr(request, _STATE_ATTRIBUTE, None)
     if is_exempt(request):
         return None
-    windows = _limit_or_fail_open(request, scope=None, credential_accepted=False)
-    if not windows:
-        return None
-    setattr(request, _STATE_ATTRIBUTE, most_restrictive(windows))
+    return _refusal(request, _limit_or_fail_open(request, scope=None, credential_accepted=False))
+
+
+def _refusal(request: HttpRequest, windows: list[Window]) -> HttpResponse | None:
+    """Record the most restrictive window on the request; the 429 problem if one is exceeded."""
+    from emporium.core.errors import problem_response  # imports rest_framework.views
+
+    setattr(request, _STATE_ATTRIBUTE, most_restrictive(windows) if windows else None)
     exceeded = [w for w in windows if w.exceeded]
     if not exceeded:
         return None

@@ -37,7 +37,7 @@ from rest_framework.response import Response
 
 from emporium.core.caching import apply_cache_headers, is_user_specific
 from emporium.core.context import get_current_tenant_id
-from emporium.core.ratelimit import limit_request
+from emporium.core.ratelimit import count_and_read
 
 KEY_PREFIX = "rc"
 DEFAULT_TIMEOUT = 300
@@ -99,8 +99,21 @@ def _remember(values: Mapping[str, Any]) -> None:
         memo.update(values)
 
 
+def _remember_reads(keys: Iterable[str], found: Mapping[str, Any]) -> None:
+    """Record a read of `keys` (absent ones included) made outside `_get_many`."""
+    memo = _memo.get()
+    if memo is not None:
+        for key in keys:
+            memo[key] = found.get(key, _MISSING)
+
+
 def _generation_key(tenant_id: UUID, namespace: str) -> str:
     return f"{KEY_PREFIX}:gen:{tenant_id}:{namespace}"
+
+
+def _generation_keys(tenant_id: UUID) -> list[str]:
+    """The generation keys of every purgeable namespace of the shop."""
+    return [_generation_key(tenant_id, ns) for ns in scopes()["all"]]
 
 
 def generations(tenant_id: UUID, namespaces: Iterable[str]) -> dict[str, int]:
@@ -331,12 +344,17 @@ class CachedPageMiddleware:
 
     def _answer(self, request: HttpRequest, tenant_id: UUID) -> HttpResponseBase:
         now = timezone.now()
-        entry = fresh_page(tenant_id, page_key_for(tenant_id, request), now=now)
-        if entry is None:
-            return self.get_response(request)
-        refused = limit_request(request)
+        key = page_key_for(tenant_id, request)
+        # Counting the request and reading the page with its generations: one round trip. On a
+        # miss the view's throttle knows the request is counted, and the view's own lookups
+        # are answered from the request memo.
+        refused, found = count_and_read(request, [key, *_generation_keys(tenant_id)])
+        _remember_reads([key, *_generation_keys(tenant_id)], found)
         if refused is not None:
             return refused
+        entry = fresh_page(tenant_id, key, now=now)
+        if entry is None:
+            return self.get_response(request)
         page = HttpResponse(entry["body"], content_type=entry["content_type"])
         if entry["allow"]:
             page["Allow"] = entry["allow"]
