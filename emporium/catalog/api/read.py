@@ -35,9 +35,7 @@ from emporium.catalog.serializers import (
     ProductSerializer,
     ProductV2Serializer,
     product_body,
-    product_row,
     product_serializer_class,
-    stock_quantity,
 )
 from emporium.core import response_cache
 from emporium.core.caching import CachedReadMixin
@@ -425,38 +423,35 @@ class ProductDetailView(ProductPages, CachedReadMixin, RetrieveAPIView[Product])
     def get_serializer_class(self) -> type[ProductSerializer]:
         return product_serializer_class(getattr(self.request, "version", None))
 
-    def get_queryset(self) -> QuerySet[Product]:
-        # Images come from one plain query below, without the prefetch machinery.
-        return selectors.product_base_queryset(staff=is_staff(self.request)).prefetch_related(None)
+    def get_queryset(self) -> QuerySet[Product, dict[str, Any]]:
+        # One row (no model instances) and the images from one plain query below.
+        return selectors.product_rows(selectors.product_base_queryset(staff=is_staff(self.request)))
 
-    def visible_images(self, product: Product) -> list[ProductImage]:
+    def visible_images(self, row: dict[str, Any]) -> list[ProductImage]:
         """The product's images the caller may see (read once per request)."""
         if getattr(self, "_images", None) is None:
             found = selectors.product_images_by_product(
-                product_ids=[product.pk], staff=is_staff(self.request)
+                product_ids=[row["id"]], staff=is_staff(self.request)
             )
-            self._images = found.get(product.pk, [])
+            self._images = found.get(row["id"], [])
         return self._images
 
-    def get_etag_seed(self, obj: Product) -> str:
+    def get_etag_seed(self, obj: dict[str, Any]) -> str:
         # Stock, category and image rows change without touching the product's updated_at.
-        category = obj.category.slug if obj.category is not None else ""
         images = ",".join(
             f"{image.pk}/{image.status}/{image.updated_at.isoformat()}"
             for image in self.visible_images(obj)
         )
-        return f"{obj.pk}:{obj.updated_at.isoformat()}:{stock_quantity(obj)}:{category}:{images}"
+        return (
+            f"{obj['id']}:{obj['updated_at'].isoformat()}:{obj['on_hand']}:"
+            f"{obj['category_slug'] or ''}:{images}"
+        )
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        product = self.get_object()
+        row = self.get_object()
         version = "v2" if request.version == "v2" else "v1"
         return Response(
-            product_body(
-                product_row(product),
-                self.visible_images(product),
-                version=version,
-                request=request,
-            )
+            product_body(row, self.visible_images(row), version=version, request=request)
         )
 
     @extend_schema(
