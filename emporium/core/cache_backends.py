@@ -32,12 +32,28 @@ class RedisCacheClient(django_redis.RedisCacheClient):
         return client
 
 
+# KEYS: the counters (one per ARGV timeout), then the keys to read. Returns {counts, values}.
+_INCR_COUNTERS_GET_MANY = """
+local counts = {}
+for i = 1, #ARGV do
+  redis.call('SET', KEYS[i], 0, 'NX', 'EX', ARGV[i])
+  counts[i] = redis.call('INCR', KEYS[i])
+end
+local values = {}
+if #KEYS > #ARGV then
+  values = redis.call('MGET', unpack(KEYS, #ARGV + 1))
+end
+return {counts, values}
+"""
+
+
 class RedisCache(django_redis.RedisCache):
     """`django.core.cache.backends.redis.RedisCache` using `RedisCacheClient` above."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+        self._scripts: dict[int, Any] = {}
 
     def incr_counter(self, key: str, timeout: int) -> int:
         """Add one to the counter `key`, creating it at 0 with `timeout` seconds to live; the
@@ -53,21 +69,22 @@ class RedisCache(django_redis.RedisCache):
     def incr_counters_get_many(
         self, counters: Sequence[tuple[str, int]], keys: Sequence[str]
     ) -> tuple[list[int], dict[str, Any]]:
-        """`incr_counter` for each (key, timeout) and `get_many(keys)`, in one round trip."""
+        """`incr_counter` for each (key, timeout) and `get_many(keys)`: one atomic round trip
+        (a server-side script: one reply to parse instead of a MULTI block's five)."""
         client = self._cache.get_client(write=True)
+        script = self._scripts.get(id(client))
+        if script is None:
+            script = client.register_script(_INCR_COUNTERS_GET_MANY)
+            self._scripts[id(client)] = script
+        counter_keys = [self.make_and_validate_key(key) for key, _timeout in counters]
         full_keys = {self.make_and_validate_key(key): key for key in keys}
-        with client.pipeline(transaction=True) as pipe:
-            for key, timeout in counters:
-                full_key = self.make_and_validate_key(key)
-                pipe.set(full_key, 0, nx=True, ex=timeout)
-                pipe.incr(full_key)
-            pipe.mget(list(full_keys))
-            results = pipe.execute()
-        counts = [int(value) for value in results[1 : 2 * len(counters) : 2]]
+        counts, values = script(
+            keys=[*counter_keys, *full_keys], args=[timeout for _key, timeout in counters]
+        )
         serializer = self._cache._serializer  # type: ignore[attr-defined]
         found = {
             full_keys[full_key]: serializer.loads(value)
-            for full_key, value in zip(full_keys, results[-1], strict=True)
+            for full_key, value in zip(full_keys, values, strict=True)
             if value is not None
         }
-        return counts, found
+        return [int(count) for count in counts], found

@@ -13,6 +13,7 @@ increments, never by reading and writing back a value.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -80,8 +81,13 @@ def parse_rate(text: str) -> Rate:
 
 
 def configured_rates() -> dict[str, Rate]:
-    """Every scope in `settings.RATE_LIMITS`, parsed."""
-    return {scope: parse_rate(text) for scope, text in settings.RATE_LIMITS.items()}
+    """Every scope in `settings.RATE_LIMITS`, parsed (once per distinct setting)."""
+    return _parsed_rates(tuple(settings.RATE_LIMITS.items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_rates(items: tuple[tuple[str, str], ...]) -> dict[str, Rate]:
+    return {scope: parse_rate(text) for scope, text in items}
 
 
 @dataclass(frozen=True)
