@@ -444,6 +444,7 @@ CORS_EXPOSE_HEADERS = [
     "ETag",
     "Last-Modified",
     "Idempotent-Replayed",
+    "X-Cart-Token",
     "Deprecation",
     "Sunset",
     "Link",
@@ -455,6 +456,7 @@ CORS_ALLOW_HEADERS = [
     "idempotency-key",
     "if-match",
     "if-none-match",
+    "x-cart-token",
     "x-request-id",
 ]
 HSTS_ENABLED = ENV.hsts_enabled

@@ -26,6 +26,7 @@ from emporium.accounts.lockout import (
 )
 from emporium.accounts.models import User
 from emporium.accounts.selectors import platform_staff_get
+from emporium.cart.services import cart_merge_for_login
 from emporium.core.callers import client_ip
 from emporium.core.context import require_current_tenant_id
 
@@ -188,6 +189,8 @@ class TokenObtainView(PublicAuthView):
         if not user.is_email_verified:
             raise EmailNotVerified()
         services.security_log.info("login_succeeded", user_id=str(user.id), ip=ip)
+        # A cart filled before signing in becomes (or joins) the customer's cart.
+        cart_merge_for_login(user=user, token=request.headers.get("X-Cart-Token"))
         return Response(TokenPairSerializer(tokens_for(user)).data)
 
 
