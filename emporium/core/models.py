@@ -176,3 +176,30 @@ class IdempotencyRecord(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class OutboxEvent(TenantOwnedModel):
+    """A domain event written in the same transaction as the change it announces.
+
+    `core.relay_outbox` hands unpublished events to their handlers and marks them published;
+    see emporium/core/outbox.py.
+    """
+
+    name = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            # The relay's scan: unpublished events, oldest first.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(published_at__isnull=True),
+                name="core_outbox_unpublished",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pk})"
