@@ -58,6 +58,7 @@ from emporium.core.context import require_current_tenant_id, tenant_context
 from emporium.core.errors import ApplicationError
 from emporium.core.ids import uuid7
 from emporium.core.logging import get_logger
+from emporium.inventory import services as inventory_services
 from emporium.inventory.models import Stock
 
 log = get_logger(__name__)
@@ -696,16 +697,34 @@ def _validate_chunk(
         if parsed is not None:
             rows.append(parsed)
     rows = _assign_slugs(rows, state, report)
+    accepted: list[_Row] = []
     for row in rows:
         if row.product is None:
             report.created += 1
+            accepted.append(row)
             continue
         _diff(row)
+        stock = _stock_of(row.product)
+        if (
+            row.stock_changed
+            and stock is not None
+            and row.stock_quantity is not None
+            and row.stock_quantity < stock.reserved
+        ):
+            report.add_error(
+                line=row.line,
+                field_name="stock_quantity",
+                code="below_reserved",
+                message=_("Unpaid orders hold %(reserved)d units: the quantity cannot be lower.")
+                % {"reserved": stock.reserved},
+            )
+            continue
         if row.changed or row.stock_changed:
             report.updated += 1
         else:
             report.unchanged += 1
-    return rows
+        accepted.append(row)
+    return accepted
 
 
 # --- Writing ---------------------------------------------------------------------------------
@@ -717,7 +736,7 @@ def _write_chunk(rows: list[_Row], state: _State) -> None:
     new_stock: list[Stock] = []
     changed_products: list[Product] = []
     changed_fields: set[str] = set()
-    changed_stock: list[Stock] = []
+    changed_stock: dict[UUID, int] = {}
     claimed: list[str] = []
     redirects: list[ProductSlugRedirect] = []
     for row in rows:
@@ -759,19 +778,9 @@ def _write_chunk(rows: list[_Row], state: _State) -> None:
                 ProductSlugRedirect(tenant_id=state.tenant_id, product=product, slug=row.old_slug)
             )
         if row.stock_changed and row.stock_quantity is not None:
-            stock = _stock_of(product)
-            if stock is None:
-                new_stock.append(
-                    Stock(
-                        tenant_id=state.tenant_id,
-                        product_id=product.pk,
-                        quantity=row.stock_quantity,
-                    )
-                )
-            else:
-                stock.quantity = row.stock_quantity
-                stock.updated_at = now
-                changed_stock.append(stock)
+            # Existing products go through inventory: locked, checked against reservations,
+            # and audited with a movement row.
+            changed_stock[product.pk] = row.stock_quantity
     if changed_products:
         Product.objects.bulk_update(changed_products, [*sorted(changed_fields), "updated_at"])
     if claimed:
@@ -785,11 +794,9 @@ def _write_chunk(rows: list[_Row], state: _State) -> None:
     if new_stock:
         Stock.objects.bulk_create(new_stock)
     if changed_stock:
-        Stock.objects.bulk_update(changed_stock, ["quantity", "updated_at"])
+        inventory_services.stock_set_many(quantities=changed_stock)
     events.products_changed(
-        [p.pk for p in new_products]
-        + [p.pk for p in changed_products]
-        + [s.product_id for s in changed_stock]
+        [p.pk for p in new_products] + [p.pk for p in changed_products] + list(changed_stock)
     )
 
 

@@ -202,6 +202,7 @@ def product_rows(queryset: QuerySet[Product]) -> QuerySet[Product, dict[str, Any
             *PRODUCT_ROW_FIELDS,
             category_slug=F("category__slug"),
             on_hand=Coalesce(F("stock__quantity"), 0),
+            available=Coalesce(F("stock__quantity") - F("stock__reserved"), 0),
         )
     )
     return rows
@@ -241,9 +242,11 @@ def product_list(
     if max_price is not None:
         queryset = queryset.filter(price__lte=max_price)
     if in_stock is True:
-        queryset = queryset.filter(stock__quantity__gt=0)
+        queryset = queryset.filter(stock__quantity__gt=F("stock__reserved"))
     elif in_stock is False:
-        queryset = queryset.filter(Q(stock__isnull=True) | Q(stock__quantity=0))
+        queryset = queryset.filter(
+            Q(stock__isnull=True) | Q(stock__quantity__lte=F("stock__reserved"))
+        )
     return queryset.order_by(*PRODUCT_ORDERINGS[ordering])
 
 

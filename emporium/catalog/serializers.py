@@ -42,6 +42,14 @@ def stock_quantity(product: Product) -> int:
         return 0
 
 
+def available_quantity(product: Product) -> int:
+    """Units customers can still buy: on hand minus those held by unpaid orders."""
+    try:
+        return int(product.stock.available)
+    except ObjectDoesNotExist:
+        return 0
+
+
 class MoneySerializer(serializers.Serializer[Any]):
     """An amount with its ISO 4217 currency (v2)."""
 
@@ -159,6 +167,7 @@ PRODUCT_FIELDS = [
     "rating_count",
     "in_stock",
     "stock_quantity",
+    "available",
     "images",
     "created_at",
     "updated_at",
@@ -176,8 +185,13 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
         slug_field="slug", read_only=True, allow_null=True
     )
     attributes = serializers.JSONField(read_only=True)
-    in_stock = serializers.SerializerMethodField()
-    stock_quantity = serializers.SerializerMethodField()
+    in_stock = serializers.SerializerMethodField(
+        help_text="Whether any unit is available to buy (`available` above 0)."
+    )
+    stock_quantity = serializers.SerializerMethodField(help_text="Units on hand.")
+    available = serializers.SerializerMethodField(
+        help_text="Units on hand not held by unpaid orders: what can still be bought."
+    )
     images = serializers.SerializerMethodField()
 
     class Meta:
@@ -186,10 +200,13 @@ class ProductSerializer(serializers.ModelSerializer[Product]):
         read_only_fields = fields
 
     def get_in_stock(self, product: Product) -> bool:
-        return stock_quantity(product) > 0
+        return available_quantity(product) > 0
 
     def get_stock_quantity(self, product: Product) -> int:
         return stock_quantity(product)
+
+    def get_available(self, product: Product) -> int:
+        return available_quantity(product)
 
     @extend_schema_field(ProductImageSerializer(many=True))
     def get_images(self, product: Product) -> list[dict[str, Any]]:
@@ -243,6 +260,7 @@ def product_row(product: Product) -> dict[str, Any]:
     category = product.category
     row["category_slug"] = None if category is None else category.slug
     row["on_hand"] = stock_quantity(product)
+    row["available"] = available_quantity(product)
     return row
 
 
@@ -282,8 +300,9 @@ def product_body(
     data["unpublish_at"] = _timestamp(row["unpublish_at"])
     data["rating_average"] = _RATING.to_representation(row["rating_average"])
     data["rating_count"] = row["rating_count"]
-    data["in_stock"] = on_hand > 0
+    data["in_stock"] = row["available"] > 0
     data["stock_quantity"] = on_hand
+    data["available"] = row["available"]
     data["images"] = [product_image_representation(image, request) for image in images]
     data["created_at"] = _timestamp(row["created_at"])
     data["updated_at"] = _timestamp(row["updated_at"])

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 from emporium.catalog import events
 from emporium.catalog.models import Category, Product, ProductSlugRedirect
 from emporium.core.errors import ApplicationError
+from emporium.inventory import services as inventory_services
 from emporium.inventory.models import Stock
 
 SLUG_MAX_LENGTH = 255
@@ -197,7 +199,7 @@ def product_create(
                 )
                 product.save(force_insert=True)
                 _claim_slug(product)
-                Stock.objects.create(product=product, quantity=stock_quantity)
+                inventory_services.stock_set_many(quantities={product.pk: stock_quantity})
                 events.products_changed([product.pk])
                 return product
         except IntegrityError:
@@ -243,10 +245,8 @@ def product_update(*, product: Product, data: Mapping[str, Any]) -> Product:
                     slug=old_slug, defaults={"product": product}
                 )
             if stock_quantity is not None:
-                stock, _created = Stock.objects.update_or_create(
-                    product=product, defaults={"quantity": stock_quantity}
-                )
-                product.stock = stock
+                inventory_services.stock_set_many(quantities={product.pk: stock_quantity})
+                product.stock = Stock.objects.get(product=product)
             events.products_changed([product.pk])
     except IntegrityError as exc:
         # A concurrent writer took the sku or slug between the check and the write.
@@ -314,8 +314,7 @@ def product_batch_update(*, items: Sequence[BatchItem]) -> list[Product]:
 
     seen: set[str] = set()
     changed_fields: set[str] = set()
-    stock_updates: list[Stock] = []
-    stock_creates: list[Stock] = []
+    stock_quantities: dict[UUID, int] = {}
     now = timezone.now()
     for index, item in enumerate(items):
         if item.sku in seen:
@@ -353,15 +352,18 @@ def product_batch_update(*, items: Sequence[BatchItem]) -> list[Product]:
             setattr(product, field, value)
             changed_fields.add(field)
         if stock_quantity is not None:
-            stock = getattr(product, "stock", None)
-            if stock is None:
-                stock_creates.append(
-                    Stock(tenant_id=product.tenant_id, product=product, quantity=stock_quantity)
+            stock = _stock_of(product)
+            reserved = stock.reserved if stock is not None else 0
+            if stock_quantity < reserved:
+                fail(
+                    index,
+                    "stock_quantity",
+                    _("Unpaid orders hold %(reserved)d units: the quantity cannot be lower.")
+                    % {"reserved": reserved},
+                    "below_reserved",
                 )
-            else:
-                stock.quantity = stock_quantity
-                stock.updated_at = now
-                stock_updates.append(stock)
+                continue
+            stock_quantities[product.pk] = stock_quantity
     if errors:
         raise ValidationError(errors)
 
@@ -371,12 +373,21 @@ def product_batch_update(*, items: Sequence[BatchItem]) -> list[Product]:
             for product in updated:
                 product.updated_at = now
             Product.objects.bulk_update(updated, [*sorted(changed_fields), "updated_at"])
-        if stock_updates:
-            Stock.objects.bulk_update(stock_updates, ["quantity", "updated_at"])
-        if stock_creates:
-            Stock.objects.bulk_create(stock_creates)
+        if stock_quantities:
+            inventory_services.stock_set_many(quantities=stock_quantities)
+            products_by_id = {product.pk: product for product in updated}
+            for stock in Stock.objects.filter(product_id__in=list(stock_quantities)):
+                products_by_id[stock.product_id].stock = stock
         events.products_changed(product.pk for product in updated)
     return updated
+
+
+def _stock_of(product: Product) -> Stock | None:
+    try:
+        stock: Stock = product.stock
+    except Stock.DoesNotExist:
+        return None
+    return stock
 
 
 # --- Categories ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.utils import timezone
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from emporium.catalog.models import Product
-from emporium.catalog.serializers import stock_quantity
+from emporium.catalog.serializers import available_quantity
 from emporium.search.query import SearchParams, price_bucket_bounds
 
 BULK_CHUNK = 500
@@ -91,7 +91,7 @@ MAPPINGS: dict[str, Any] = {
         "is_active": {"type": "boolean"},
         "publish_at": {"type": "date"},
         "unpublish_at": {"type": "date"},
-        "stock_quantity": {"type": "integer"},
+        "available": {"type": "integer"},
         "rating_average": {"type": "scaled_float", "scaling_factor": 100},
         "rating_count": {"type": "integer"},
         "created_at": {"type": "date"},
@@ -145,7 +145,7 @@ def product_document(product: Product, *, indexed_at: datetime) -> dict[str, Any
         "is_active": product.is_active,
         "publish_at": _iso(product.publish_at),
         "unpublish_at": _iso(product.unpublish_at),
-        "stock_quantity": stock_quantity(product),
+        "available": available_quantity(product),
         "rating_average": str(product.rating_average),
         "rating_count": product.rating_count,
         "created_at": _iso(product.created_at),
@@ -344,9 +344,9 @@ def search_body(params: SearchParams, *, tenant_id: UUID) -> dict[str, Any]:
     if price:
         filters.append({"range": {"price": price}})
     if params.in_stock is True:
-        filters.append({"range": {"stock_quantity": {"gt": 0}}})
+        filters.append({"range": {"available": {"gt": 0}}})
     elif params.in_stock is False:
-        filters.append({"bool": {"must_not": {"range": {"stock_quantity": {"gt": 0}}}}})
+        filters.append({"bool": {"must_not": {"range": {"available": {"gt": 0}}}}})
     bounds = price_bucket_bounds()
     ranges: list[dict[str, Any]] = []
     for index, low in enumerate(bounds):

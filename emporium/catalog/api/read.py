@@ -184,7 +184,8 @@ PRODUCT_FILTER_PARAMETERS = [
         "in_stock",
         OpenApiTypes.STR,
         enum=TRUE_FALSE,
-        description="`true`: quantity on hand above 0; `false`: none on hand.",
+        description="`true`: some units available to buy; `false`: none (sold out or all held "
+        "by unpaid orders).",
     ),
 ]
 
@@ -443,7 +444,7 @@ class ProductDetailView(ProductPages, CachedReadMixin, RetrieveAPIView[Product])
             for image in self.visible_images(obj)
         )
         return (
-            f"{obj['id']}:{obj['updated_at'].isoformat()}:{obj['on_hand']}:"
+            f"{obj['id']}:{obj['updated_at'].isoformat()}:{obj['on_hand']}:{obj['available']}:"
             f"{obj['category_slug'] or ''}:{images}"
         )
 

@@ -499,3 +499,17 @@ def test_list_and_detail_bodies_match_the_declared_serializer_fields(
     assert detail == next(item for item in listed if item["slug"] == "linen-shirt")
     assert detail["images"][0]["alt_text"] == "Front"
     assert detail["compare_at_price"] in ("59.99", {"amount": "59.99", "currency": "EUR"})
+
+
+def test_units_held_by_unpaid_orders_are_not_in_stock(client):
+    held = make_product("all-held", quantity=4)
+    Stock.objects.filter(product=held).update(reserved=4)
+    make_product("some-left", quantity=4)
+    Stock.objects.filter(product__slug="some-left").update(reserved=1)
+
+    body = client.get(f"{PRODUCTS}all-held/").json()
+    assert (body["stock_quantity"], body["available"], body["in_stock"]) == (4, 0, False)
+    assert slugs(client.get(PRODUCTS, {"in_stock": "true"})) == ["some-left"]
+    assert slugs(client.get(PRODUCTS, {"in_stock": "false"})) == ["all-held"]
+    listed = {item["slug"]: item["available"] for item in client.get(PRODUCTS).json()["results"]}
+    assert listed == {"all-held": 0, "some-left": 3}

@@ -444,8 +444,9 @@ def test_batch_of_100_uses_as_many_queries_as_a_batch_of_1(
         {"sku": f"P-{n}", "price": "3.00", "stock_quantity": 5, "category": "kitchen"}
         for n in range(100)
     ]
-    # Warm the per-request caches (user, rate-limit counters), then measure one item.
-    assert send(client, "patch", BATCH, staff, {"items": items[:1]}).status_code == 200
+    # Warm the per-request caches (user, rate-limit counters) with another product, then
+    # measure one item whose price and stock both change.
+    assert send(client, "patch", BATCH, staff, {"items": items[99:]}).status_code == 200
     with CaptureQueriesContext(connection) as one:
         assert send(client, "patch", BATCH, staff, {"items": items[:1]}).status_code == 200
     # Fetch products, fetch categories, one bulk UPDATE per table: no query per product.
@@ -547,3 +548,32 @@ def test_another_shops_staff_cannot_touch_this_shops_products(client, shop_b_sta
     assert created.status_code == 201
     assert created.json()["slug"] == "espresso-cup"
     assert Product.unscoped.filter(sku="CUP-1").count() == 2
+
+
+# --- Stock held by unpaid orders ----------------------------------------------------------------
+
+
+def test_stock_edits_are_audited_and_never_drop_below_what_orders_hold(client, staff):
+    from emporium.inventory.models import InventoryMovement
+
+    make_product(stock_quantity=5)
+    Stock.objects.filter(product__sku="CUP-1").update(reserved=3)
+
+    refused = send(client, "patch", PRODUCTS + "espresso-cup/", staff, {"stock_quantity": 2})
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["code"] == "stock_conflict"
+    batch = send(client, "patch", BATCH, staff, {"items": [{"sku": "CUP-1", "stock_quantity": 1}]})
+    assert batch.status_code == 400
+    assert error_fields(batch) == {("items[0].stock_quantity", "below_reserved")}
+    assert Stock.objects.get(product__sku="CUP-1").quantity == 5
+
+    accepted = send(client, "patch", PRODUCTS + "espresso-cup/", staff, {"stock_quantity": 8})
+    assert accepted.status_code == 200
+    body = accepted.json()
+    assert (body["stock_quantity"], body["available"], body["in_stock"]) == (8, 5, True)
+    deltas = list(
+        InventoryMovement.objects.filter(product__sku="CUP-1")
+        .order_by("created_at")
+        .values_list("reason", "quantity_delta")
+    )
+    assert deltas == [("adjust", 5), ("adjust", 3)]

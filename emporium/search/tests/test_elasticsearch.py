@@ -66,7 +66,7 @@ def test_reindex_builds_an_index_with_analyzers_and_swaps_the_alias(catalog, fak
     assert len(docs) == 6
     laptop = docs[str(catalog["laptop"].pk)]
     assert laptop["tenant_id"] == str(catalog["laptop"].tenant_id)
-    assert (laptop["name"], laptop["price"], laptop["stock_quantity"]) == ("Laptop", "999.00", 5)
+    assert (laptop["name"], laptop["price"], laptop["available"]) == ("Laptop", "999.00", 5)
     assert laptop["category_id"] == str(catalog["computers"].pk)
     bulk_lines = sent(fake_es, "PUT", "/_bulk")[0][3]
     assert bulk_lines[0] == {"index": {"_index": index, "_id": bulk_lines[0]["index"]["_id"]}}
