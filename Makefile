@@ -72,10 +72,12 @@ compilemessages: install ## Compile the catalogues (.mo files are committed)
 	$(PY) manage.py compilemessages --ignore=.venv --ignore=.tools --ignore=var
 
 BENCH_CSV_ROWS ?= 100000
-bench: install ## Benchmarks (bench/README.md): HTTP endpoints, search, CSV import
+bench: install ## Benchmarks (bench/README.md): HTTP endpoints, search, CSV import, cart, checkout
 	$(PY) -u bench/run.py
 	$(PY) -u bench/search.py
 	$(PY) -u bench/csv_import.py --rows $(BENCH_CSV_ROWS)
+	$(PY) -u bench/cart.py
+	$(PY) -u bench/checkout.py
 
 services-install: ## Install PostgreSQL, Redis and RabbitMQ with apt-get (root)
 	scripts/services.sh install
