@@ -52,6 +52,20 @@ echo "smoke: /api/v1/ answered: $(cat /tmp/emporium-smoke-api.json)"
 status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/" -H "X-Tenant: default" -H "Host: localhost")
 [[ "$status" == 200 ]] || fail "trusted X-Tenant from loopback got $status"
 
+# A storefront's first steps: the seeded catalog, an anonymous cart, live availability.
+json_field() { .venv/bin/python -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+products=$(curl -fsS "$BASE/api/v1/products/?in_stock=true&page_size=1")
+product_id=$(json_field '["results"][0]["id"]' <<<"$products") || fail "no product listed: $products"
+sku=$(json_field '["results"][0]["sku"]' <<<"$products")
+added=$(curl -fsS -X POST "$BASE/api/v1/cart/items/" -H "Content-Type: application/json" \
+  -d "{\"product\": \"$product_id\", \"quantity\": 2}") || fail "add to cart refused"
+cart_token=$(json_field '["token"]' <<<"$added")
+cart=$(curl -fsS "$BASE/api/v1/cart/" -H "X-Cart-Token: $cart_token")
+[[ $(json_field '["lines"][0]["quantity"]' <<<"$cart") == 2 ]] || fail "cart: $cart"
+availability=$(curl -fsS "$BASE/api/v1/inventory/availability/?skus=$sku")
+grep -q "\"sku\":\"$sku\"" <<<"$availability" || fail "availability: $availability"
+echo "smoke: added $sku to an anonymous cart (total $(json_field '["total"]' <<<"$cart"))"
+
 # A task published from another process must be run by the worker that `make run` started.
 token="smoke$(date +%s)"
 .venv/bin/python manage.py shell -c "from emporium.core.tasks import ping; ping.delay('$token')"
