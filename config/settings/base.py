@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "emporium.cart",
     "emporium.orders",
     "emporium.payments",
+    "emporium.reviews",
 ]
 
 MIDDLEWARE = [

@@ -29,4 +29,5 @@ urlpatterns = [
     re_path(VERSION, include("emporium.cart.api")),
     re_path(VERSION, include("emporium.orders.api")),
     re_path(VERSION, include("emporium.payments.api")),
+    re_path(VERSION, include("emporium.reviews.api")),
 ]
