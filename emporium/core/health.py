@@ -15,6 +15,7 @@ from kombu import Connection
 
 from emporium.core.ids import uuid7
 from emporium.core.logging import get_logger
+from emporium.core.mongo import mongo_ping
 
 log = get_logger(__name__)
 
@@ -69,11 +70,24 @@ def check_migrations() -> None:
         raise RuntimeError(f"{len(plan)} unapplied migration(s)")
 
 
-DEPENDENCY_CHECKS: dict[str, Callable[[], None]] = {
-    "database": check_database,
-    "cache": check_cache,
-    "broker": check_broker,
-}
+def check_mongodb() -> None:
+    mongo_ping()
+
+
+def dependency_checks() -> dict[str, Callable[[], None]]:
+    """The checks of every configured dependency; MongoDB only when `MONGODB_URI` is set
+    (`make run` and deployments set it; tests and tools without it never touch MongoDB)."""
+    checks: dict[str, Callable[[], None]] = {
+        "database": check_database,
+        "cache": check_cache,
+        "broker": check_broker,
+    }
+    if settings.MONGODB_URI:
+        checks["mongodb"] = check_mongodb
+    return checks
+
+
+DEPENDENCY_CHECKS: dict[str, Callable[[], None]] = dependency_checks()
 
 
 def run_checks(checks: dict[str, Callable[[], None]]) -> list[CheckResult]:
