@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from corsheaders.defaults import default_headers
 
 from config import environment
@@ -202,6 +203,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "accounts.retention_purge": {"task": "accounts.retention_purge", "schedule": 86400.0},
     "cart.purge_inactive": {"task": "cart.purge_inactive", "schedule": 3600.0},
     "orders.expire_pending": {"task": "orders.expire_pending", "schedule": 60.0},
+    # Recomputes every product's rating from the reviews and reports any drift it repaired.
+    "reviews.reconcile": {"task": "reviews.reconcile", "schedule": crontab(hour=3, minute=30)},
     "core.relay_outbox": {"task": "core.relay_outbox", "schedule": 10.0},
 }
 

@@ -58,3 +58,19 @@ def order_get_for_caller(
         queryset = queryset.filter(customer_id=user.pk)
     order: Order | None = _with_details(queryset).first()
     return order
+
+
+def order_paid_product_ids_for_customer(*, customer_id: UUID, product_ids: list[UUID]) -> set[UUID]:
+    """Which of `product_ids` the customer has bought in the current shop: a line on one of
+    their orders that was paid (paid, or shipped since; also when staff later hid the order);
+    one query."""
+    from emporium.orders.models import OrderStatus
+
+    if not product_ids:
+        return set()
+    rows = OrderLine.objects.filter(
+        order__customer_id=customer_id,
+        order__status__in=[OrderStatus.PAID, OrderStatus.SHIPPED],
+        product_id__in=product_ids,
+    ).values_list("product_id", flat=True)
+    return {product_id for product_id in rows if product_id is not None}
