@@ -27,7 +27,9 @@ install: $(VENV)/.synced ## Create .venv and install the locked dependencies
 
 run: install ## Serve the API on http://127.0.0.1:8000 with a worker and the scheduler
 	$(PY) manage.py bootstrap
-	exec $(VENV)/bin/honcho start -f Procfile
+	@# Without MONGODB_URI, the Procfile's `mongo` process serves SecantusDB on this address.
+	export MONGODB_URI="$${MONGODB_URI:-mongodb://127.0.0.1:27117}" MONGODB_DB="$${MONGODB_DB:-emporium}"; \
+		exec $(VENV)/bin/honcho start -f Procfile
 
 migrate: install ## Apply migrations and create the cache table
 	$(PY) manage.py migrate

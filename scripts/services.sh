@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local PostgreSQL 15, Redis 7 and RabbitMQ 3.10 for development and CI, bound to 127.0.0.1 only.
+# Local PostgreSQL 15, Redis 7, RabbitMQ 3.10 and a MongoDB-compatible server (SecantusDB, from
+# .venv, in-memory) for development and CI, bound to 127.0.0.1 only.
 #
 #   scripts/services.sh install            # apt-get the packages (root)
 #   eval "$(scripts/services.sh up)"       # start everything and export the connection URLs
@@ -8,6 +9,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REDIS_DIR=$ROOT/var/services/redis
+MONGO_DIR=$ROOT/var/services/mongo
+MONGO_PIDFILE=$MONGO_DIR/secantus.pid
+MONGO_LOG=$MONGO_DIR/secantus.log
 PG_VERSION=15
 PG_CLUSTER=main
 PG_LOG=/var/log/postgresql/postgresql-$PG_VERSION-$PG_CLUSTER.log
@@ -15,13 +19,14 @@ RABBIT_NODE=rabbit@$(hostname -s)
 RABBIT_LOG=/var/log/rabbitmq/$RABBIT_NODE.log
 RABBIT_PIDFILE=/var/lib/rabbitmq/mnesia/$RABBIT_NODE.pid
 PACKAGES=(postgresql redis-server rabbitmq-server)
-SERVICES=(postgres redis rabbitmq)
+SERVICES=(postgres redis rabbitmq mongo)
 declare -A URLS=(
   [postgres]=DATABASE_URL=postgresql://app:app@127.0.0.1:5432/app
   [redis]=REDIS_URL=redis://127.0.0.1:6379/0
   [rabbitmq]=BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
+  [mongo]="MONGODB_URI=mongodb://127.0.0.1:27117 MONGODB_DB=emporium"
 )
-declare -A PORTS=([postgres]=5432 [redis]=6379 [rabbitmq]="5672 4369 25672")
+declare -A PORTS=([postgres]=5432 [redis]=6379 [rabbitmq]="5672 4369 25672" [mongo]=27117)
 
 # Read by epmd, rabbitmq-server and rabbitmqctl: the Debian wrappers switch to the rabbitmq user
 # with a non-login su, which keeps the environment. The CLI's own Erlang node listens too.
@@ -31,9 +36,10 @@ export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 
 usage() {
   cat <<EOF
-Usage: scripts/services.sh COMMAND [postgres|redis|rabbitmq ...]
+Usage: scripts/services.sh COMMAND [postgres|redis|rabbitmq|mongo ...]
 
-Local PostgreSQL, Redis and RabbitMQ listening on 127.0.0.1 only (default: all three).
+Local PostgreSQL, Redis, RabbitMQ and SecantusDB (MongoDB wire protocol, in-memory, from .venv)
+listening on 127.0.0.1 only (default: all four).
 
   install   apt-get install the missing packages (root)
   up        start the services, wait until they accept connections, print the exports
@@ -113,6 +119,37 @@ up_redis() {
 
 down_redis() {
   if ready_redis; then redis-cli -h 127.0.0.1 -p 6379 shutdown nosave; else log "redis: not running"; fi
+}
+
+ready_mongo() { tcp_open 27117; }
+
+up_mongo() {
+  local server=$ROOT/.venv/bin/secantusd-py
+  mkdir -p "$MONGO_DIR"
+  if ! ready_mongo; then
+    [[ -x $server ]] || make -C "$ROOT" install
+    # Its own session, so it outlives this script; in-memory: every `up` starts empty.
+    setsid "$server" --host 127.0.0.1 --port 27117 --storage-path :memory: \
+      >"$MONGO_LOG" 2>&1 </dev/null &
+    echo $! >"$MONGO_PIDFILE"
+  fi
+  wait_for mongo 30 "$MONGO_LOG" ready_mongo
+}
+
+down_mongo() {
+  local pid start=$SECONDS
+  if [[ -f $MONGO_PIDFILE ]] && pid=$(<"$MONGO_PIDFILE") && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    # SecantusDB takes about 4 s to shut down.
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS - start >= 20)); then kill -KILL "$pid" 2>/dev/null || true; break; fi
+      sleep 0.5
+    done
+    rm -f "$MONGO_PIDFILE"
+  else
+    rm -f "$MONGO_PIDFILE"
+    if ready_mongo; then log "mongo: 27117 is served by a process this script did not start"; else log "mongo: not running"; fi
+  fi
 }
 
 ready_rabbitmq() { tcp_open 5672; }
