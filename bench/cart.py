@@ -23,7 +23,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -156,31 +155,12 @@ def measure_adds(base: str, tokens: list[str], product_ids: list[str]) -> dict[s
 
 
 def _measure_wrk(base: str, tokens: list[str], product_ids: list[str]) -> dict[str, float]:
-    script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(
+    lua = (
         f"path = {json.dumps(ADD_PATH)}\n"
         f"tokens = {{{','.join(json.dumps(t) for t in tokens)}}}\n"
         f"products = {{{','.join(json.dumps(p) for p in product_ids)}}}\n" + WRK_SCRIPT
     )
-    try:
-        for _ in range(2):  # the first run warms connections and the database
-            output = subprocess.run(
-                [
-                    str(http_bench.WRK),
-                    *("-t1", f"-c{http_bench.CONCURRENCY}", f"-d{http_bench.SECONDS}s"),
-                    *("--timeout", "30s", "-s", str(script), base),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-    finally:
-        script.unlink()
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    rps, p50, p95, p99, errors = (float(value) for value in line.split()[1:])
-    if errors:
-        raise RuntimeError(f"add to cart: {errors:.0f} failed requests")
-    return {"rps": rps, "p50": p50, "p95": p95, "p99": p99}
+    return http_bench.wrk_measure(base, lua, label="add to cart")
 
 
 async def _measure_httpx(base: str, tokens: list[str], product_ids: list[str]) -> dict[str, float]:

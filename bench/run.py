@@ -75,8 +75,14 @@ def _measure(base: str, path: str) -> dict[str, float]:
 
 
 def _measure_wrk(base: str, path: str) -> dict[str, float]:
+    return wrk_measure(base, f"template = {json.dumps(path)}\n" + WRK_SCRIPT, label=path)
+
+
+def wrk_measure(base: str, lua: str, *, label: str) -> dict[str, float]:
+    """Run wrk twice against `base` with the Lua script `lua` (which must print the RESULT
+    line, as WRK_SCRIPT's `done` does); the figures of the second run."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(f"template = {json.dumps(path)}\n" + WRK_SCRIPT)
+    script.write_text(lua)
     try:
         for _ in range(2):  # the first run warms connections, caches and the database
             output = subprocess.run(
@@ -93,7 +99,7 @@ def _measure_wrk(base: str, path: str) -> dict[str, float]:
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     rps, p50, p95, p99, errors = (float(value) for value in line.split()[1:])
     if errors:
-        raise RuntimeError(f"{path}: {errors:.0f} failed requests")
+        raise RuntimeError(f"{label}: {errors:.0f} failed requests")
     return {"rps": rps, "p50": p50, "p95": p95, "p99": p99}
 
 

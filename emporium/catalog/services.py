@@ -352,7 +352,8 @@ def product_batch_update(*, items: Sequence[BatchItem]) -> list[Product]:
             setattr(product, field, value)
             changed_fields.add(field)
         if stock_quantity is not None:
-            stock = _stock_of(product)
+            # A missing one-to-one row raises an AttributeError subclass: getattr's default.
+            stock: Stock | None = getattr(product, "stock", None)
             reserved = stock.reserved if stock is not None else 0
             if stock_quantity < reserved:
                 fail(
@@ -380,14 +381,6 @@ def product_batch_update(*, items: Sequence[BatchItem]) -> list[Product]:
                 products_by_id[stock.product_id].stock = stock
         events.products_changed(product.pk for product in updated)
     return updated
-
-
-def _stock_of(product: Product) -> Stock | None:
-    try:
-        stock: Stock = product.stock
-    except Stock.DoesNotExist:
-        return None
-    return stock
 
 
 # --- Categories ----------------------------------------------------------------------------
