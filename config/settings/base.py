@@ -342,6 +342,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "ENUM_NAME_OVERRIDES": {
         "ConsentPurposeEnum": "emporium.accounts.models.preferences.ConsentPurpose",
         "ConsentSourceEnum": "emporium.accounts.models.preferences.ConsentSource",
+        "ReviewStatusEnum": "emporium.reviews.documents.ReviewStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
