@@ -348,8 +348,9 @@ class CachedPageMiddleware:
         # Counting the request and reading the page with its generations: one round trip. On a
         # miss the view's throttle knows the request is counted, and the view's own lookups
         # are answered from the request memo.
-        refused, found = count_and_read(request, [key, *_generation_keys(tenant_id)])
-        _remember_reads([key, *_generation_keys(tenant_id)], found)
+        keys = [key, *_generation_keys(tenant_id)]
+        refused, found = count_and_read(request, keys)
+        _remember_reads(keys, found)
         if refused is not None:
             return refused
         entry = fresh_page(tenant_id, key, now=now)

@@ -48,6 +48,22 @@ def _with_descendants(roots: set[UUID], children: dict[UUID, list[UUID]]) -> fro
     return frozenset(found)
 
 
+def discount_uses_by_customer(
+    *, discounts: Sequence[Discount], customer_id: UUID | None
+) -> dict[UUID, int]:
+    """How often the customer has used each discount that limits uses per customer (one
+    query; none without a customer or such a discount)."""
+    limited = [d.id for d in discounts if d.usage_limit_per_customer is not None]
+    if customer_id is None or not limited:
+        return {}
+    counted = (
+        DiscountUsage.objects.filter(discount_id__in=limited, customer_id=customer_id)
+        .values("discount_id")
+        .annotate(uses=Count("id"))
+    )
+    return {row["discount_id"]: row["uses"] for row in counted}
+
+
 def discount_rules(*, codes: Sequence[str], customer_id: UUID | None) -> dict[str, DiscountRule]:
     """The current shop's discounts for these (normalised) codes, keyed by code.
 
@@ -75,15 +91,7 @@ def discount_rules(*, codes: Sequence[str], customer_id: UUID | None) -> dict[st
             children = _category_children()
             for discount_id, roots in chosen.items():
                 category_ids[discount_id] = _with_descendants(roots, children)
-    customer_uses: dict[UUID, int] = {}
-    limited = [d.id for d in discounts if d.usage_limit_per_customer is not None]
-    if customer_id is not None and limited:
-        counted = (
-            DiscountUsage.objects.filter(discount_id__in=limited, customer_id=customer_id)
-            .values("discount_id")
-            .annotate(uses=Count("id"))
-        )
-        customer_uses = {row["discount_id"]: row["uses"] for row in counted}
+    customer_uses = discount_uses_by_customer(discounts=discounts, customer_id=customer_id)
     return {
         d.code: DiscountRule(
             id=d.id,

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 
 from emporium.pricing import errors
 from emporium.pricing.calculation import AppliedDiscount
 from emporium.pricing.errors import DiscountRejected
 from emporium.pricing.models import Discount, DiscountUsage
+from emporium.pricing.selectors import discount_uses_by_customer
 
 CONFLICT = 409
 
@@ -53,15 +54,7 @@ def discount_usage_claim(
     if missing:
         raise DiscountRejected(code=errors.DISCOUNT_NOT_FOUND, status=CONFLICT)
     discounts = [locked[discount_id] for discount_id in pending]
-    uses_by_customer: dict[UUID, int] = {}
-    limited = [d.id for d in discounts if d.usage_limit_per_customer is not None]
-    if customer_id is not None and limited:
-        counted = (
-            DiscountUsage.objects.filter(discount_id__in=limited, customer_id=customer_id)
-            .values("discount_id")
-            .annotate(uses=Count("id"))
-        )
-        uses_by_customer = {row["discount_id"]: row["uses"] for row in counted}
+    uses_by_customer = discount_uses_by_customer(discounts=discounts, customer_id=customer_id)
     now = timezone.now()
     for discount in discounts:
         reason = _refusal_under_lock(
