@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from emporium.catalog import cache, services_images
-from emporium.catalog.models import Category, Product, ProductImage, ProductSlugRedirect
+from emporium.catalog.models import Category, Product, ProductSlugRedirect
 from emporium.core import response_cache
 from emporium.core.context import require_current_tenant_id
 
@@ -206,21 +206,6 @@ def product_rows(queryset: QuerySet[Product]) -> QuerySet[Product, dict[str, Any
         )
     )
     return rows
-
-
-def product_images_by_product(
-    *, product_ids: Sequence[UUID], staff: bool
-) -> dict[UUID, list[ProductImage]]:
-    """The images the caller may see of each product, in display order; one query."""
-    images: dict[UUID, list[ProductImage]] = {}
-    if not product_ids:
-        return images
-    queryset = services_images.product_image_queryset(staff=staff).filter(
-        product_id__in=product_ids
-    )
-    for image in queryset:
-        images.setdefault(image.product_id, []).append(image)
-    return images
 
 
 def product_list(

@@ -9,7 +9,7 @@ so the OpenAPI schema of each version shows the right shape.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +22,21 @@ from emporium.catalog import services_images
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.catalog.selectors import PRODUCT_ROW_FIELDS, CategoryNode
 
-_AMOUNT = serializers.DecimalField(max_digits=12, decimal_places=2)
-_RATING = serializers.DecimalField(max_digits=3, decimal_places=2)
-_TIMESTAMP = serializers.DateTimeField()
+_CENT = Decimal("0.01")
+
+
+def _decimal_text(value: Decimal) -> str:
+    """A money amount or rating as DRF's `DecimalField(decimal_places=2)` writes it ("12.50"),
+    without a field object per value (list pages format hundreds of these)."""
+    return f"{value.quantize(_CENT):f}"
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    """A timestamp as DRF's `DateTimeField` writes it in this UTC-only API
+    ("2026-01-02T03:04:05.123456Z")."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def api_version(context: Mapping[str, Any]) -> str:
@@ -61,7 +73,7 @@ def money(amount: Decimal | None, currency: str) -> dict[str, str] | None:
     """The v2 money object, or None when there is no amount."""
     if amount is None:
         return None
-    return {"amount": str(_AMOUNT.to_representation(amount)), "currency": currency}
+    return {"amount": _decimal_text(amount), "currency": currency}
 
 
 class CategorySerializer(serializers.ModelSerializer[Category]):
@@ -246,13 +258,6 @@ class ProductV2Serializer(ProductSerializer):
         return money(product.compare_at_price, product.currency)
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    text: str = _TIMESTAMP.to_representation(value)
-    return text
-
-
 def product_row(product: Product) -> dict[str, Any]:
     """A product instance as the row `selectors.product_rows` reads (category and stock are
     expected select_related)."""
@@ -288,17 +293,15 @@ def product_body(
         data["compare_at_price"] = money(row["compare_at_price"], currency)
     else:
         compare_at = row["compare_at_price"]
-        data["price"] = _AMOUNT.to_representation(row["price"])
-        data["compare_at_price"] = (
-            None if compare_at is None else _AMOUNT.to_representation(compare_at)
-        )
+        data["price"] = _decimal_text(row["price"])
+        data["compare_at_price"] = None if compare_at is None else _decimal_text(compare_at)
         data["currency"] = currency
     data["category"] = row["category_slug"]
     data["attributes"] = row["attributes"]
     data["is_active"] = row["is_active"]
     data["publish_at"] = _timestamp(row["publish_at"])
     data["unpublish_at"] = _timestamp(row["unpublish_at"])
-    data["rating_average"] = _RATING.to_representation(row["rating_average"])
+    data["rating_average"] = _decimal_text(row["rating_average"])
     data["rating_count"] = row["rating_count"]
     data["in_stock"] = row["available"] > 0
     data["stock_quantity"] = on_hand

@@ -1,0 +1,268 @@
+"""Hand-written SQL for the hottest catalog reads: a page of products, its total, one product
+and the images of those products.
+
+The product list and detail answer most of a shop's traffic. Building and compiling the
+equivalent ORM querysets costs several times the database's own work (bench/RESULTS.md), so
+these reads are fixed SQL text per filter combination, built once per process, with bound
+parameters. Values are converted exactly as the ORM converts them (the backend's and the
+fields' own converters), on PostgreSQL and SQLite alike.
+
+`selectors.product_list` is the ORM twin of `ProductFilter` (search and the CSV export build on
+it); a test checks that both select the same products, in the same order, for every filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any, overload
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Field
+from django.utils import timezone
+
+from emporium.catalog.models import Category, Product, ProductImage
+from emporium.core.context import require_current_tenant_id
+from emporium.inventory.models import Stock
+
+# ORDER BY per `selectors.PRODUCT_ORDERINGS` key (the id tie-breaker keeps pages stable).
+_ORDER_BY = {
+    "price": "p.price ASC, p.id ASC",
+    "-price": "p.price DESC, p.id DESC",
+    "name": "p.name ASC, p.id ASC",
+    "-created_at": "p.created_at DESC, p.id DESC",
+    "-rating": "p.rating_average DESC, p.rating_count DESC, p.id DESC",
+}
+
+_P, _C, _S, _I = (
+    Product._meta.db_table,
+    Category._meta.db_table,
+    Stock._meta.db_table,
+    ProductImage._meta.db_table,
+)
+_PRODUCT_COLUMNS = (
+    "id",
+    "slug",
+    "sku",
+    "name",
+    "description",
+    "price",
+    "compare_at_price",
+    "currency",
+    "attributes",
+    "is_active",
+    "publish_at",
+    "unpublish_at",
+    "rating_average",
+    "rating_count",
+    "created_at",
+    "updated_at",
+)
+# The row keys of `selectors.product_rows`, which `serializers.product_body` reads.
+_ROW_KEYS = (*_PRODUCT_COLUMNS, "category_slug", "on_hand", "available")
+_SELECT = (
+    ", ".join(f"p.{name}" for name in _PRODUCT_COLUMNS)
+    + ", c.slug, COALESCE(s.quantity, 0), COALESCE(s.quantity - s.reserved, 0)"
+)
+_FROM = f"{_P} p LEFT JOIN {_C} c ON c.id = p.category_id LEFT JOIN {_S} s ON s.product_id = p.id"
+_VISIBLE = (
+    "p.is_active = %s AND (p.publish_at IS NULL OR p.publish_at <= %s)"
+    " AND (p.unpublish_at IS NULL OR p.unpublish_at > %s)"
+)
+_IMAGE_FIELDS = tuple(ProductImage._meta.concrete_fields)
+_IMAGE_SELECT = ", ".join(f"i.{field.column}" for field in _IMAGE_FIELDS)
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    """Which products a list page shows (values already validated by the caller)."""
+
+    staff: bool = False
+    include_deleted: bool = False
+    category_ids: frozenset[UUID] | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool | None = None
+    ordering: str = "-created_at"
+
+    def where(self, now: datetime) -> tuple[str, list[Any]]:
+        """The WHERE clause (SQL text fixed per combination of filters) and its parameters."""
+        clauses = ["p.tenant_id = %s"]
+        params: list[Any] = [_uuid(require_current_tenant_id())]
+        if not (self.staff and self.include_deleted):
+            clauses.append("p.deleted_at IS NULL")
+        if not self.staff:
+            clauses.append(_VISIBLE)
+            moment = connection.ops.adapt_datetimefield_value(now)
+            params += [True, moment, moment]
+        if self.category_ids is not None:
+            if not self.category_ids:
+                clauses.append("1 = 0")
+            else:
+                clauses.append(f"p.category_id IN ({', '.join(['%s'] * len(self.category_ids))})")
+                params += [_uuid(category_id) for category_id in sorted(self.category_ids)]
+        if self.min_price is not None:
+            clauses.append("p.price >= %s")
+            params.append(connection.ops.adapt_decimalfield_value(self.min_price))
+        if self.max_price is not None:
+            clauses.append("p.price <= %s")
+            params.append(connection.ops.adapt_decimalfield_value(self.max_price))
+        if self.in_stock is True:
+            clauses.append("s.quantity > s.reserved")
+        elif self.in_stock is False:
+            clauses.append("(s.id IS NULL OR s.quantity <= s.reserved)")
+        return " AND ".join(clauses), params
+
+
+def product_page(product_filter: ProductFilter, *, offset: int, limit: int) -> list[dict[str, Any]]:
+    """One page of the filtered, ordered products as rows (the keys of
+    `selectors.product_rows`): one query."""
+    where, params = product_filter.where(timezone.now())
+    sql = (
+        f"SELECT {_SELECT} FROM {_FROM} WHERE {where}"  # noqa: S608  # nosec B608 (fixed text, bound values)
+        f" ORDER BY {_ORDER_BY[product_filter.ordering]} LIMIT %s OFFSET %s"
+    )
+    return _product_rows(sql, [*params, limit, offset])
+
+
+def product_count(product_filter: ProductFilter) -> int:
+    """How many products the filter selects: one query."""
+    where, params = product_filter.where(timezone.now())
+    # Only the stock filter needs the join.
+    joins = (
+        f"{_P} p"
+        if product_filter.in_stock is None
+        else f"{_P} p LEFT JOIN {_S} s ON s.product_id = p.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {joins} WHERE {where}", params)  # noqa: S608  # nosec B608
+        return int(cursor.fetchone()[0])
+
+
+def product_by_slug(slug: str, *, staff: bool) -> dict[str, Any] | None:
+    """The row of the product `slug` if the caller may see it (deleted ones never): one query."""
+    where, params = ProductFilter(staff=staff).where(timezone.now())
+    sql = f"SELECT {_SELECT} FROM {_FROM} WHERE {where} AND p.slug = %s"  # noqa: S608  # nosec B608
+    rows = _product_rows(sql, [*params, slug])
+    return rows[0] if rows else None
+
+
+def images_by_product(
+    product_ids: Sequence[UUID], *, staff: bool
+) -> dict[UUID, list[ProductImage]]:
+    """The images the caller may see of each product, in display order: one query (none for no
+    products). Staff see every status, others only `ready` images."""
+    found: dict[UUID, list[ProductImage]] = {}
+    if not product_ids:
+        return found
+    clauses = [
+        "i.tenant_id = %s",
+        f"i.product_id IN ({', '.join(['%s'] * len(product_ids))})",
+    ]
+    params: list[Any] = [_uuid(require_current_tenant_id()), *map(_uuid, product_ids)]
+    if not staff:
+        clauses.append("i.status = %s")
+        params.append(ProductImage.Status.READY.value)
+    sql = (
+        f"SELECT {_IMAGE_SELECT} FROM {_I} i WHERE {' AND '.join(clauses)}"  # noqa: S608  # nosec B608
+        " ORDER BY i.position, i.created_at, i.id"
+    )
+    converters = _image_converters()
+    names = [field.attname for field in _IMAGE_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for values in cursor.fetchall():
+            image = ProductImage.from_db(connection.alias, names, _convert(values, converters))
+            found.setdefault(image.product_id, []).append(image)
+    return found
+
+
+class ProductPageSource(Sequence[dict[str, Any]]):
+    """The filtered products as a sequence Django's paginator can count and slice: its length
+    is one `product_count` query, each slice one `product_page` query."""
+
+    def __init__(self, product_filter: ProductFilter) -> None:
+        self.product_filter = product_filter
+
+    def __len__(self) -> int:
+        return product_count(self.product_filter)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, int):
+            return self[index : index + 1][0]
+        if index.step not in (None, 1) or (index.start or 0) < 0:
+            raise TypeError("product pages are read by forward slices")
+        start, stop = index.start or 0, index.stop
+        if stop is None or stop <= start:
+            return []
+        return product_page(self.product_filter, offset=start, limit=stop - start)
+
+
+def _product_rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    converters = _product_converters()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(_ROW_KEYS, _convert(row, converters), strict=True)) for row in cursor]
+
+
+def _convert(
+    values: Sequence[Any], converters: list[tuple[int, list[Converter], Any]]
+) -> list[Any]:
+    converted = list(values)
+    for index, functions, expression in converters:
+        value = converted[index]
+        for function in functions:
+            value = function(value, expression, connection)
+        converted[index] = value
+    return converted
+
+
+def _converters_for(fields: Sequence[Field[Any, Any]]) -> list[tuple[int, list[Converter], Any]]:
+    """Per column: the converters the ORM would apply to this field on this database."""
+    result = []
+    for index, field in enumerate(fields):
+        expression = field.get_col("x")
+        functions = [
+            *connection.ops.get_db_converters(expression),
+            *field.get_db_converters(connection),
+        ]
+        if functions:
+            result.append((index, functions, expression))
+    return result
+
+
+@cache
+def _product_converters_by_vendor(vendor: str) -> list[tuple[int, list[Converter], Any]]:
+    fields: list[Any] = [Product._meta.get_field(name) for name in _PRODUCT_COLUMNS]
+    quantity = Stock._meta.get_field("quantity")  # on hand and available: plain integers
+    return _converters_for([*fields, Category._meta.get_field("slug"), quantity, quantity])
+
+
+def _product_converters() -> list[tuple[int, list[Converter], Any]]:
+    return _product_converters_by_vendor(connection.vendor)
+
+
+@cache
+def _image_converters_by_vendor(vendor: str) -> list[tuple[int, list[Converter], Any]]:
+    return _converters_for(_IMAGE_FIELDS)
+
+
+def _image_converters() -> list[tuple[int, list[Converter], Any]]:
+    return _image_converters_by_vendor(connection.vendor)
+
+
+def _uuid(value: UUID) -> Any:
+    """A UUID as this database stores it (native on PostgreSQL, hex text on SQLite)."""
+    return Product._meta.pk.get_db_prep_value(value, connection)
