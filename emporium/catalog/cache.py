@@ -39,6 +39,12 @@ def on_categories_changed(*, tenant_id: UUID, **_: Any) -> None:
     response_cache.bump(tenant_id, [PRODUCTS, CATEGORIES])
 
 
+def schedule_key(tenant_id: UUID) -> str:
+    """Where the shop's next scheduled change is remembered (per schedule generation)."""
+    generation = response_cache.generations(tenant_id, [SCHEDULE])[SCHEDULE]
+    return f"{response_cache.KEY_PREFIX}:schedule:{tenant_id}:{generation}"
+
+
 def next_scheduled_change(*, tenant_id: UUID, now: datetime | None = None) -> datetime | None:
     """The next instant an active product of the shop is published or unpublished, if any.
 
@@ -46,8 +52,7 @@ def next_scheduled_change(*, tenant_id: UUID, now: datetime | None = None) -> da
     so most requests cost one cache read instead of two indexed queries.
     """
     now = now or timezone.now()
-    generation = response_cache.generations(tenant_id, [SCHEDULE])[SCHEDULE]
-    key = f"{response_cache.KEY_PREFIX}:schedule:{tenant_id}:{generation}"
+    key = schedule_key(tenant_id)
     known: tuple[float | None] | None = response_cache.get_fresh(key, now=now)
     if known is not None:
         change = known[0]

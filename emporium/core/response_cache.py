@@ -93,6 +93,12 @@ def _get_many(keys: list[str]) -> dict[str, Any]:
     return {key: memo[key] for key in keys if memo[key] is not _MISSING}
 
 
+def prefetch(keys: list[str]) -> None:
+    """Read `keys` in one round trip for the rest of the request (inside `request_memo()`):
+    lookups a request will make anyway, asked of the cache together."""
+    _get_many(keys)
+
+
 def _remember(values: Mapping[str, Any]) -> None:
     memo = _memo.get()
     if memo is not None:
