@@ -318,13 +318,15 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             source = queries.ProductPageSource(product_filter)
         page = self.paginate_queryset(source)
         assert page is not None  # noqa: S101 (pagination is always on for this view)
-        images = queries.images_by_product([row["id"] for row in page], staff=product_filter.staff)
+        if params.get("q"):  # ORM rows come without their images
+            images = queries.images_by_product(
+                [row["id"] for row in page], staff=product_filter.staff
+            )
+            for row in page:
+                row["images"] = images.get(row["id"], [])
         version = "v2" if request.version == "v2" else "v1"
         return self.get_paginated_response(
-            [
-                product_body(row, images.get(row["id"], ()), version=version, request=request)
-                for row in page
-            ]
+            [product_body(row, row["images"], version=version, request=request) for row in page]
         )
 
     def _query(self) -> dict[str, Any]:
@@ -465,11 +467,9 @@ class ProductDetailView(ProductPages, CachedReadMixin, _ProductLookup):
         return product_serializer_class(getattr(self.request, "version", None))
 
     def visible_images(self, row: dict[str, Any]) -> list[ProductImage]:
-        """The product's images the caller may see (read once per request)."""
-        if getattr(self, "_images", None) is None:
-            found = queries.images_by_product([row["id"]], staff=is_staff(self.request))
-            self._images = found.get(row["id"], [])
-        return self._images
+        """The product's images the caller may see (read with the row)."""
+        images: list[ProductImage] = row["images"]
+        return images
 
     def get_etag_seed(self, obj: dict[str, Any]) -> str:
         # Stock, category and image rows change without touching the product's updated_at.
