@@ -191,19 +191,27 @@ def versioned_key(*, tenant_id: UUID, generation: Mapping[str, int], parts: Iter
     return f"{KEY_PREFIX}:derived:{digest}"
 
 
+_PAGE_KEY_ATTRIBUTE = "_emporium_page_key"
+
+
 def page_key_for(tenant_id: UUID, request: HttpRequest) -> str:
     """The cache key of the page a GET request asks for (hashed: short whatever the query).
 
     Scheme and host are part of it (answers carry absolute links: pagination, images), as are
     the path (which names the API version), the sorted query string and the language.
     """
+    known: tuple[UUID, str] | None = getattr(request, _PAGE_KEY_ATTRIBUTE, None)
+    if known is not None and known[0] == tenant_id:  # the middleware's, for the view
+        return known[1]
     parts = (
         str(tenant_id),
         request.build_absolute_uri(request.path),
         canonical_query(request.META.get("QUERY_STRING", "")),
         translation.get_language() or "",
     )
-    return f"{KEY_PREFIX}:page:{hashlib.sha256(chr(30).join(parts).encode()).hexdigest()}"
+    key = f"{KEY_PREFIX}:page:{hashlib.sha256(chr(30).join(parts).encode()).hexdigest()}"
+    setattr(request, _PAGE_KEY_ATTRIBUTE, (tenant_id, key))
+    return key
 
 
 def fresh_page(tenant_id: UUID, key: str, *, now: datetime) -> dict[str, Any] | None:
