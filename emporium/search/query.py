@@ -155,6 +155,27 @@ def word_edits(term: str, word: str) -> int:
     return best
 
 
+def _word_edits_within(term: str, word: str, limit: int) -> int | None:
+    """`word_edits(term, word)` when it is at most `limit`, else None. A string with more than
+    `limit` letters that `term` lacks altogether is more than `limit` edits away (each edit
+    brings in at most one letter), so most of the vocabulary is ruled out without computing
+    an edit distance."""
+    letters = set(term)
+    best: int | None = None
+    candidates = [word] + [
+        word[:length]
+        for length in (len(term) - 1, len(term), len(term) + 1)
+        if 0 < length < len(word)
+    ]
+    for candidate in candidates:
+        if sum(ch not in letters for ch in candidate) > limit:
+            continue
+        edits = edit_distance(term, candidate)
+        if edits <= limit and (best is None or edits < best):
+            best = edits
+    return best
+
+
 def search_terms_all(text: str) -> list[str]:
     """Every word of `text`, lowercased (no limit: for matching candidates)."""
     return [word.lower() for word in _WORD.findall(text)]
@@ -196,8 +217,8 @@ def correct_terms(terms: list[str], texts: list[str]) -> list[str]:
         for word, frequency in vocabulary.items():
             if len(word) < len(term) - limit:
                 continue
-            edits = word_edits(term, word)
-            if edits <= limit and (best is None or (edits, -frequency, word) < best):
+            edits = _word_edits_within(term, word, limit)
+            if edits is not None and (best is None or (edits, -frequency, word) < best):
                 best = (edits, -frequency, word)
         corrected.append(best[2] if best is not None else term)
     return corrected
