@@ -14,3 +14,4 @@ class CatalogConfig(AppConfig):
         events.category_changes.connect(cache.on_categories_changed, dispatch_uid="catalog-cache")
         response_cache.register_scope("catalog", [cache.PRODUCTS, cache.CATEGORIES, cache.SCHEDULE])
         response_cache.register_scope("categories", [cache.CATEGORIES])
+        response_cache.register_prefetch(cache.page_miss_keys)

@@ -8,12 +8,14 @@ product is scheduled to appear or disappear (`publish_at` / `unpublish_at`), wha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db.models import Subquery
+from django.http import HttpRequest
 from django.utils import timezone
 
 from emporium.catalog.models import Product
@@ -39,23 +41,44 @@ def on_categories_changed(*, tenant_id: UUID, **_: Any) -> None:
     response_cache.bump(tenant_id, [PRODUCTS, CATEGORIES])
 
 
+# The list parameters a total depends on (not the ordering or the page).
+COUNT_FILTERS = ("category", "min_price", "max_price", "in_stock", "q")
+
+
+def product_count_key(tenant_id: UUID, query: Mapping[str, str]) -> str:
+    """Where the customer-visible total of a product list is cached: fixed per shop and raw
+    filter values (the page lookup reads it with the page, see `apps.CatalogConfig.ready`);
+    the value carries the `product_count_stamp` it was counted at."""
+    filters = "\x1f".join(f"{name}={query.get(name, '')}" for name in COUNT_FILTERS)
+    digest = hashlib.sha256(f"{tenant_id}\x1e{filters}".encode()).hexdigest()
+    return f"{response_cache.KEY_PREFIX}:count:{digest}"
+
+
+def product_count_stamp(tenant_id: UUID) -> tuple[int, int]:
+    """What a cached total must have been counted at: the product and category generations."""
+    generation = response_cache.generations(tenant_id, [PRODUCTS, CATEGORIES])
+    return generation[PRODUCTS], generation[CATEGORIES]
+
+
 def schedule_key(tenant_id: UUID) -> str:
-    """Where the shop's next scheduled change is remembered (per schedule generation)."""
-    generation = response_cache.generations(tenant_id, [SCHEDULE])[SCHEDULE]
-    return f"{response_cache.KEY_PREFIX}:schedule:{tenant_id}:{generation}"
+    """Where the shop's next scheduled change is remembered, with the schedule generation it
+    was computed at (the key itself is fixed, so the server cache reads it with every page
+    lookup: see `apps.CatalogConfig.ready`)."""
+    return f"{response_cache.KEY_PREFIX}:schedule:{tenant_id}"
 
 
 def next_scheduled_change(*, tenant_id: UUID, now: datetime | None = None) -> datetime | None:
     """The next instant an active product of the shop is published or unpublished, if any.
 
-    Remembered per catalog generation (a product write may move it) and only until it passes,
-    so most requests cost one cache read instead of two indexed queries.
+    Remembered per schedule generation (a product write may move it) and only until it passes,
+    so most requests cost no query at all.
     """
     now = now or timezone.now()
     key = schedule_key(tenant_id)
-    known: tuple[float | None] | None = response_cache.get_fresh(key, now=now)
-    if known is not None:
-        change = known[0]
+    generation = response_cache.generations(tenant_id, [SCHEDULE])[SCHEDULE]
+    known: tuple[int, float | None] | None = response_cache.get_fresh(key, now=now)
+    if known is not None and known[0] == generation:
+        change = known[1]
         return datetime.fromtimestamp(change, tz=now.tzinfo) if change is not None else None
     upcoming = Product.objects.filter(is_active=True)
     # One statement, two index-backed lookups (first future publish, first future unpublish).
@@ -82,8 +105,14 @@ def next_scheduled_change(*, tenant_id: UUID, now: datetime | None = None) -> da
         valid_until = min(valid_until, change_at)
     response_cache.set_until(
         key,
-        (change_at.timestamp() if change_at is not None else None,),
+        (generation, change_at.timestamp() if change_at is not None else None),
         expires_at=valid_until,
         now=now,
     )
     return change_at
+
+
+def page_miss_keys(request: HttpRequest, tenant_id: UUID) -> list[str]:
+    """What a product page miss reads: the schedule and, for a list, the total of its filters
+    (read along with every anonymous page lookup; an unused key costs nothing there)."""
+    return [schedule_key(tenant_id), product_count_key(tenant_id, request.GET)]

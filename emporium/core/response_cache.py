@@ -57,6 +57,17 @@ def register_scope(scope: str, namespaces: Iterable[str]) -> None:
     _SCOPES[scope] = tuple(namespaces)
 
 
+# Keys most page misses go on to read (per shop), filled by apps: see `register_prefetch`.
+_PREFETCH: list[Callable[[HttpRequest, UUID], Iterable[str]]] = []
+
+
+def register_prefetch(keys: Callable[[HttpRequest, UUID], Iterable[str]]) -> None:
+    """Have the page lookup also fetch `keys(request, tenant_id)`, in the same round trip: what
+    a view reads on most misses (the catalog's schedule and totals) then comes from the
+    request's memo."""
+    _PREFETCH.append(keys)
+
+
 def scopes() -> dict[str, tuple[str, ...]]:
     """Every purge scope, with `all` covering every registered namespace."""
     every = tuple(sorted({ns for namespaces in _SCOPES.values() for ns in namespaces}))
@@ -91,12 +102,6 @@ def _get_many(keys: list[str]) -> dict[str, Any]:
         for key in wanted:
             memo[key] = found.get(key, _MISSING)
     return {key: memo[key] for key in keys if memo[key] is not _MISSING}
-
-
-def prefetch(keys: list[str]) -> None:
-    """Read `keys` in one round trip for the rest of the request (inside `request_memo()`):
-    lookups a request will make anyway, asked of the cache together."""
-    _get_many(keys)
 
 
 def _remember(values: Mapping[str, Any]) -> None:
@@ -363,6 +368,7 @@ class CachedPageMiddleware:
         # miss the view's throttle knows the request is counted, and the view's own lookups
         # are answered from the request memo.
         keys = [key, *_generation_keys(tenant_id)]
+        keys += [extra for prefetch in _PREFETCH for extra in prefetch(request, tenant_id)]
         refused, found = count_and_read(request, keys)
         _remember_reads(keys, found)
         if refused is not None:

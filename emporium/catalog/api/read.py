@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from typing import Any
@@ -58,6 +58,15 @@ def is_staff(request: Request) -> bool:
     return bool(getattr(request.user, "is_staff", False))
 
 
+@dataclass(frozen=True)
+class CountCache:
+    """Where a list's total is cached, until when, and the data generations it must match."""
+
+    key: str
+    expires_at: datetime
+    stamp: Any
+
+
 class CountCachingPaginator(Paginator[Any]):
     """Django's paginator, reading the total through the cache when given a key.
 
@@ -71,7 +80,7 @@ class CountCachingPaginator(Paginator[Any]):
         object_list: Any,
         per_page: int,
         *,
-        count_cache: tuple[str, datetime] | None = None,
+        count_cache: CountCache | None = None,
         count_source: QuerySet[Any] | None = None,
     ) -> None:
         super().__init__(object_list, per_page)
@@ -87,12 +96,17 @@ class CountCachingPaginator(Paginator[Any]):
     def count(self) -> int:
         if self.count_cache is None:
             return self._count_rows()
-        key, expires_at = self.count_cache
         now = timezone.now()
-        total: int | None = response_cache.get_fresh(key, now=now)
-        if total is None:
-            total = self._count_rows()
-            response_cache.set_until(key, total, expires_at=expires_at, now=now)
+        known: tuple[Any, int] | None = response_cache.get_fresh(self.count_cache.key, now=now)
+        if known is not None and known[0] == self.count_cache.stamp:
+            return known[1]
+        total = self._count_rows()
+        response_cache.set_until(
+            self.count_cache.key,
+            (self.count_cache.stamp, total),
+            expires_at=self.count_cache.expires_at,
+            now=now,
+        )
         return total
 
 
@@ -101,7 +115,7 @@ class ProductPagination(PageNumberPagination):
 
     # Set by the view before paginating: (cache key, valid until) for the total, or None, and
     # what to count when the paginated rows carry joins the total does not need.
-    count_cache: tuple[str, datetime] | None = None
+    count_cache: CountCache | None = None
     count_source: QuerySet[Any] | None = None
 
     def paginate_queryset(
@@ -364,13 +378,7 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             return matches
         return products
 
-    def server_cache_valid_until(self, now: datetime) -> datetime | None:
-        # The schedule and the total of these filters (needed on a miss): one cache round trip.
-        tenant_id = require_current_tenant_id()
-        response_cache.prefetch([cache.schedule_key(tenant_id), self._count_key(self._query())])
-        return super().server_cache_valid_until(now)
-
-    def _count_cache(self, params: dict[str, Any]) -> tuple[str, datetime]:
+    def _count_cache(self, params: dict[str, Any]) -> CountCache:
         """Where the customer-visible total of these filters is cached, and until when."""
         tenant_id = require_current_tenant_id()
         now = timezone.now()
@@ -378,19 +386,10 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
         change_at = cache.next_scheduled_change(tenant_id=tenant_id, now=now)
         if change_at is not None:
             valid_until = min(valid_until, change_at)
-        return self._count_key(params), valid_until
-
-    def _count_key(self, params: dict[str, Any]) -> str:
-        tenant_id = require_current_tenant_id()
-        filters = sorted(
-            (name, str(value))
-            for name, value in params.items()
-            if name not in ("ordering", "include_deleted")
-        )
-        return response_cache.versioned_key(
-            tenant_id=tenant_id,
-            generation=response_cache.generations(tenant_id, [cache.PRODUCTS, cache.CATEGORIES]),
-            parts=["count", *(f"{name}={value}" for name, value in filters)],
+        return CountCache(
+            key=cache.product_count_key(tenant_id, self.request.query_params),
+            expires_at=valid_until,
+            stamp=cache.product_count_stamp(tenant_id),
         )
 
     @extend_schema(

@@ -344,3 +344,32 @@ def test_requests_the_middleware_leaves_to_the_view_get_the_same_answers(client,
     assert (with_cookie["X-Cache"], with_cookie.content) == ("HIT", first.content)
     # A signed-in customer: never from the cache.
     assert "X-Cache" not in client.get(PRODUCTS, **customer_headers)
+
+
+def test_a_page_miss_reads_the_cache_in_one_round_trip(client, monkeypatch):
+    """The page lookup also fetches what a miss goes on to read (the schedule, the list's
+    total): a miss then costs that one read and the write of the new page."""
+    from django.core.cache import cache
+
+    make_product("lamp", quantity=3)
+    client.get(PRODUCTS + "?category=")  # the schedule and the unfiltered total are now known
+    reads = []
+
+    def recording(original):
+        def read(*args, **kwargs):
+            keys = [key for arg in args for key in (arg if isinstance(arg, list) else [arg])]
+            if any(isinstance(key, str) and key.startswith("rc:") for key in keys):
+                reads.append(keys)  # a response cache read (rate-limit counters aside)
+            return original(*args, **kwargs)
+
+        return read
+
+    for method in ("get", "get_many", "incr_counters_get_many"):
+        if hasattr(cache, method):
+            monkeypatch.setattr(cache, method, recording(getattr(cache, method)))
+    for path in (f"{PRODUCTS}?page_size=5", f"{PRODUCTS}lamp/"):
+        reads.clear()
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response["X-Cache"] == "MISS"
+        assert len(reads) == 1, (path, reads)
