@@ -4,6 +4,7 @@ import ipaddress
 import os
 import threading
 import uuid
+import warnings
 from datetime import UTC, datetime
 
 import pytest
@@ -370,3 +371,26 @@ def test_concurrent_hits_on_the_database_cache_lose_no_update(settings):
     counts, windows = _concurrent_hits(12)
     assert counts == list(range(1, 13))
     assert {w.scope: w.used for w in windows}["anon"] == 12
+
+
+@pytest.mark.services
+def test_redis_cache_takes_any_key_without_warnings(settings):
+    """Redis keys are binary-safe: the cache skips memcached's key rules (and their cost)."""
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        service_unavailable("Redis (REDIS_URL)")
+    settings.CACHES = {
+        "default": _with_unique_prefix(
+            {"BACKEND": "emporium.core.cache_backends.RedisCache", "LOCATION": redis_url}
+        )
+    }
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    key = "a key with spaces, \u00e9 and " + "x" * 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache.set(key, 1)
+        assert cache.get(key) == 1
+        counts, found = cache.incr_counters_get_many([(key + ":n", 60)], [key])
+    assert (counts, found) == ([1], {key: 1})
