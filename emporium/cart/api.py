@@ -8,6 +8,7 @@ token of an active anonymous cart merges that cart into the customer's first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -27,6 +28,7 @@ from emporium.cart.selectors import CartView, LineView
 from emporium.catalog import services_images
 from emporium.catalog.serializers import MoneySerializer, money
 from emporium.core.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem_body
+from emporium.core.query import QuerySerializer
 
 TOKEN_HEADER = "X-Cart-Token"  # noqa: S105 (a header name, not a secret)
 NO_STORE = "private, no-store"
@@ -82,6 +84,46 @@ def line_body(view: LineView, *, currency: str, version: str, request: Request) 
     }
     if version != "v2":
         body["currency"] = product.currency
+    return body
+
+
+def added_line_body(added: services.AddedLine, *, version: str, request: Request) -> dict[str, Any]:
+    """The line an add wrote, as `line_body` shows a line, with its cart's id (and token),
+    built from the rows the add read (no model instances)."""
+    product, cart = added.product, added.cart
+    image = None
+    if product.image is not None:
+        url = services_images.product_image_display_url(product.image)
+        image = request.build_absolute_uri(url) if url is not None else None
+    problems = selectors.line_problems(
+        visible=True,
+        product_currency=product.currency,
+        currency=cart.currency,
+        units=product.available,
+        quantity=added.quantity,
+    )
+    body: dict[str, Any] = {
+        "id": str(added.line_id),
+        "product": {
+            "id": str(product.id),
+            "slug": product.slug,
+            "name": product.name,
+            "sku": product.sku,
+            "image": image,
+        },
+        "quantity": added.quantity,
+        "unit_price": _amount(product.price, product.currency, version),
+        "line_total": _amount(
+            selectors.line_total(product.price, added.quantity), product.currency, version
+        ),
+        "available": not problems,
+        "problems": list(problems),
+    }
+    if version != "v2":
+        body["currency"] = product.currency
+    body["cart_id"] = str(cart.id)
+    if cart.token is not None:
+        body["token"] = cart.token
     return body
 
 
@@ -222,6 +264,11 @@ class AddItemSerializer(serializers.Serializer[Any]):
     quantity = serializers.IntegerField(
         default=1, help_text="Units to add (at least 1); added to the line if there is one."
     )
+
+
+class AddItemBody(QuerySerializer, AddItemSerializer):
+    """`AddItemSerializer` validated by one shared instance (`validate_query`): the add is the
+    hottest write. (The schema documents `AddItemSerializer`, without this docstring.)"""
 
 
 class UpdateItemSerializer(serializers.Serializer[Any]):
@@ -378,17 +425,22 @@ class CartItemsView(CartAPIView):
         responses={201: AddedLineV2Serializer, 200: AddedLineV2Serializer, **CART_ERRORS},
     )
     def post(self, request: Request, version: str) -> Response:
-        data = AddItemSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if isinstance(request.data, Mapping):
+            values = AddItemBody.validate_query(request.data)
+        else:  # a JSON array or scalar: the serializer's own "expected a dictionary" error
+            data = AddItemSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = data.validated_data
         customer_id, token = self.caller(request)
-        change = services.cart_item_add(
+        added = services.cart_item_add(
             customer_id=customer_id,
             token=token,
-            product_id=data.validated_data["product"],
-            quantity=data.validated_data["quantity"],
+            product_id=values["product"],
+            quantity=values["quantity"],
         )
-        code = status.HTTP_201_CREATED if change.created else status.HTTP_200_OK
-        return self.line_response(request, change, status_code=code)
+        body = added_line_body(added, version=str(request.version or "v1"), request=request)
+        code = status.HTTP_201_CREATED if added.created else status.HTTP_200_OK
+        return self.respond(request, body, status_code=code)
 
 
 LINE_ID = OpenApiParameter("line_id", OpenApiTypes.UUID, OpenApiParameter.PATH)

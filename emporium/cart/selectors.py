@@ -130,23 +130,41 @@ def line_view(line: CartLine, *, currency: str, image: ProductImage | None = Non
     product = line.product
     stock = stock_of(product)
     units = stock.available if stock is not None else 0
-    problems: list[dict[str, Any]] = []
-    if not getattr(line, "product_visible", True):
-        problems.append({"code": PRODUCT_UNAVAILABLE})
-    elif product.currency != currency:
-        problems.append({"code": CURRENCY_MISMATCH})
-    elif units <= 0:
-        problems.append({"code": OUT_OF_STOCK, "available": 0})
-    elif units < line.quantity:
-        problems.append({"code": INSUFFICIENT_STOCK, "available": units})
     return LineView(
         line=line,
         unit_price=product.price,
-        line_total=(product.price * line.quantity).quantize(ZERO),
+        line_total=line_total(product.price, line.quantity),
         available_units=units,
-        problems=tuple(problems),
+        problems=line_problems(
+            visible=getattr(line, "product_visible", True),
+            product_currency=product.currency,
+            currency=currency,
+            units=units,
+            quantity=line.quantity,
+        ),
         image=image,
     )
+
+
+def line_problems(
+    *, visible: bool, product_currency: str, currency: str, units: int, quantity: int
+) -> tuple[dict[str, Any], ...]:
+    """What prevents buying `quantity` units of a product (visible or not, priced in
+    `product_currency`, `units` available) in a cart priced in `currency`: at most one."""
+    if not visible:
+        return ({"code": PRODUCT_UNAVAILABLE},)
+    if product_currency != currency:
+        return ({"code": CURRENCY_MISMATCH},)
+    if units <= 0:
+        return ({"code": OUT_OF_STOCK, "available": 0},)
+    if units < quantity:
+        return ({"code": INSUFFICIENT_STOCK, "available": units},)
+    return ()
+
+
+def line_total(unit_price: Decimal, quantity: int) -> Decimal:
+    """`quantity` units at `unit_price`, to the cent."""
+    return (unit_price * quantity).quantize(ZERO)
 
 
 def stock_of(product: Product) -> Stock | None:

@@ -1,30 +1,28 @@
 """Cart writes: add, change and remove lines, discount codes, merge, conversion and purge.
 
-Every write locks the cart row (`select_for_update`) so concurrent requests on one cart queue
-up, validates under that lock, and moves `last_activity_at`. Carts hold no stock: quantities
-are checked against what is available now, and checkout reserves.
+Every write locks the cart row (`select_for_update`, or for an add the UPDATE that moves its
+`last_activity_at`) so concurrent requests on one cart queue up, validates under that lock, and
+moves `last_activity_at`. Carts hold no stock: quantities are checked against what is available
+now, and checkout reserves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
-from emporium.cart import selectors
+from emporium.cart import queries, selectors
 from emporium.cart.models import Cart, CartDiscount, CartLine
-from emporium.catalog.models import Product
-from emporium.catalog.selectors import product_visible_q
 from emporium.core.errors import ApplicationError
+from emporium.core.ids import uuid7
 from emporium.pricing.quotes import discount_code_check, normalize_code
 
 PURGE_BATCH_SIZE = 500
@@ -93,8 +91,19 @@ class CurrencyMismatch(CartError):
 
 
 @dataclass(frozen=True)
+class AddedLine:
+    """The outcome of an add: the cart, the product as read for it and the line's new state."""
+
+    cart: queries.LockedCart
+    product: queries.SellableProduct
+    line_id: UUID
+    quantity: int
+    created: bool
+
+
+@dataclass(frozen=True)
 class LineChange:
-    """The outcome of adding to or changing a line."""
+    """The outcome of changing a line."""
 
     cart: Cart
     line: CartLine
@@ -111,22 +120,9 @@ def _touch(cart: Cart, *, now: datetime, **fields: Any) -> None:
         setattr(cart, name, value)
 
 
-def _locked(queryset: Any, *, product_id: UUID | None = None) -> Cart | None:
-    """The first cart of `queryset`, locked, with `line_count` annotated and, given a product,
-    `existing_line_id` / `existing_quantity` of its line (one query)."""
-    lines = CartLine.objects.filter(cart=OuterRef("pk")).order_by()
-    annotations: dict[str, Any] = {
-        "line_count": Coalesce(
-            Subquery(lines.values("cart").annotate(n=Count("pk")).values("n")[:1]),
-            Value(0),
-            output_field=IntegerField(),
-        )
-    }
-    if product_id is not None:
-        own = lines.filter(product_id=product_id)
-        annotations["existing_line_id"] = Subquery(own.values("pk")[:1])
-        annotations["existing_quantity"] = Subquery(own.values("quantity")[:1])
-    cart: Cart | None = queryset.select_for_update().annotate(**annotations).first()
+def _locked(queryset: Any) -> Cart | None:
+    """The first cart of `queryset`, locked."""
+    cart: Cart | None = queryset.select_for_update().first()
     return cart
 
 
@@ -139,35 +135,24 @@ def _active(*, customer_id: Any, token: str | None) -> Any:
     return Cart.objects.filter(token=token, customer__isnull=True, status=Cart.Status.ACTIVE)
 
 
-def _create(*, customer_id: Any, currency: str) -> Cart:
-    cart = Cart(customer_id=customer_id, currency=currency)
+def _create(*, customer_id: Any, currency: str, now: datetime) -> queries.LockedCart:
+    cart = Cart(customer_id=customer_id, currency=currency, last_activity_at=now)
     if customer_id is None:
         cart.save(force_insert=True)
-        return cart
+        return queries.LockedCart(id=cart.pk, currency=currency, token=cart.token)
     # Two first adds of one customer race for the one active cart: the loser uses the winner's.
     try:
         with transaction.atomic():
             cart.save(force_insert=True)
     except IntegrityError:
-        existing = _locked(_active(customer_id=customer_id, token=None))
+        existing = queries.cart_lock_and_touch(customer_id=customer_id, token=None, now=now)
         if existing is None:
             raise
         return existing
-    return cart
+    return queries.LockedCart(id=cart.pk, currency=currency, token=None)
 
 
 # --- lines -------------------------------------------------------------------------------------
-
-
-def _sellable_product(product_id: UUID) -> Product:
-    product: Product | None = (
-        Product.objects.filter(product_visible_q(now=timezone.now()), pk=product_id)
-        .select_related("stock")
-        .first()
-    )
-    if product is None:
-        raise ProductNotFound()
-    return product
 
 
 def _check_quantity(quantity: int, *, available: int) -> None:
@@ -192,51 +177,80 @@ def _check_quantity(quantity: int, *, available: int) -> None:
 
 def cart_item_add(
     *, customer_id: Any, token: str | None, product_id: UUID, quantity: int
-) -> LineChange:
+) -> AddedLine:
     """Put `quantity` units of a visible product in the caller's active cart (created when there
     is none, or when the token is unknown or its cart was converted). Adding a product already
     in the cart increases its line. The line's new quantity must not exceed what is available
-    now nor CART_LINE_MAX_QUANTITY."""
+    now nor CART_LINE_MAX_QUANTITY; a new line needs room below CART_MAX_LINES.
+
+    Hand-written SQL (`queries`): the product, then in one transaction the cart locked and
+    touched by one UPDATE and the line upserted by one statement that checks both limits."""
     if quantity < 1:
         _check_quantity(quantity, available=0)
-    product = _sellable_product(product_id)
-    stock = selectors.stock_of(product)
-    available = stock.available if stock is not None else 0
     now = timezone.now()
+    product = queries.sellable_product(product_id, now=now)
+    if product is None:
+        raise ProductNotFound()
+    available = product.available
+    max_lines = selectors.max_lines()
     with transaction.atomic():
-        cart = _locked(_active(customer_id=customer_id, token=token), product_id=product.pk)
-        fresh = cart is None
+        cart = queries.cart_lock_and_touch(customer_id=customer_id, token=token, now=now)
         if cart is None:
             _check_quantity(quantity, available=available)
-            cart = _create(customer_id=customer_id, currency=product.currency)
-        existing_id: UUID | None = getattr(cart, "existing_line_id", None)
-        line_count = int(getattr(cart, "line_count", 0) or 0)
-        if existing_id is not None:
-            new_quantity = int(getattr(cart, "existing_quantity", 0)) + quantity
-            _check_quantity(new_quantity, available=available)
-            CartLine.objects.filter(pk=existing_id).update(quantity=new_quantity, updated_at=now)
-            line = CartLine(
-                id=existing_id,
-                tenant_id=cart.tenant_id,
-                cart=cart,
-                product=product,
-                quantity=new_quantity,
-            )
-            _touch(cart, now=now)
-            return LineChange(cart=cart, line=line, created=False)
-        _check_quantity(quantity, available=available)
-        if line_count >= selectors.max_lines():
-            raise CartFull(maximum=selectors.max_lines())
-        currency_change: dict[str, Any] = {}
+            cart = _create(customer_id=customer_id, currency=product.currency, now=now)
         if product.currency != cart.currency:
-            if line_count:
-                raise CurrencyMismatch(currency=cart.currency)
-            currency_change["currency"] = product.currency
-        line = CartLine(tenant_id=cart.tenant_id, cart=cart, product=product, quantity=quantity)
-        line.save(force_insert=True)
-        if not fresh:  # a cart created just now has its activity and currency set
-            _touch(cart, now=now, **currency_change)
-    return LineChange(cart=cart, line=line, created=True)
+            cart = _adopt_currency(cart, product=product, quantity=quantity, max_lines=max_lines)
+        new_line_id = uuid7()
+        limit = min(selectors.max_line_quantity(), available)
+        row = None
+        if quantity <= limit:
+            row = queries.line_upsert(
+                cart_id=cart.id,
+                product_id=product.id,
+                new_line_id=new_line_id,
+                quantity=quantity,
+                max_lines=max_lines,
+                max_quantity=limit,
+                now=now,
+            )
+        if row is None:
+            _refuse_add(cart, product=product, quantity=quantity, max_lines=max_lines)
+        line_id, new_quantity = row
+    return AddedLine(
+        cart=cart,
+        product=product,
+        line_id=line_id,
+        quantity=new_quantity,
+        created=line_id == new_line_id,
+    )
+
+
+def _adopt_currency(
+    cart: queries.LockedCart, *, product: queries.SellableProduct, quantity: int, max_lines: int
+) -> queries.LockedCart:
+    """A product priced in another currency than the cart: an empty cart takes the product's
+    currency; a cart with lines refuses a new line (a line already there just grows)."""
+    state = queries.line_state(cart_id=cart.id, product_id=product.id)
+    if state.quantity is not None:
+        return cart
+    _check_quantity(quantity, available=product.available)
+    if state.line_count >= max_lines:
+        raise CartFull(maximum=max_lines)
+    if state.line_count:
+        raise CurrencyMismatch(currency=cart.currency)
+    Cart.objects.filter(pk=cart.id).update(currency=product.currency)
+    return queries.LockedCart(id=cart.id, currency=product.currency, token=cart.token)
+
+
+def _refuse_add(
+    cart: queries.LockedCart, *, product: queries.SellableProduct, quantity: int, max_lines: int
+) -> NoReturn:
+    """Raise why the line could not take `quantity` more units (the upsert wrote nothing)."""
+    state = queries.line_state(cart_id=cart.id, product_id=product.id)
+    held = state.quantity or 0
+    _check_quantity(held + quantity, available=product.available)
+    # Within the limits, so a new line found the cart full.
+    raise CartFull(maximum=max_lines)
 
 
 def _locked_line(*, customer_id: Any, token: str | None, line_id: UUID) -> tuple[Cart, CartLine]:

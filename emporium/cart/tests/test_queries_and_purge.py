@@ -56,6 +56,19 @@ def test_anonymous_add_to_cart_costs_at_most_eight_queries(
         assert add(client, following, **token_header(token)).status_code == 201
 
 
+def test_an_anonymous_add_to_an_existing_cart_costs_five_queries(
+    client, make_product, production_like_cache
+):
+    """The product; then, in one transaction, the cart locked and touched and the line
+    upserted (BEGIN and COMMIT count as queries)."""
+    mug, tee = make_product(quantity=5), make_product(quantity=5)
+    token = add(client, mug).json()["token"]
+    for product, status in ((tee, 201), (tee, 200), (mug, 200)):
+        with CaptureQueriesContext(connection) as captured:
+            assert add(client, product, **token_header(token)).status_code == status
+        assert len(captured.captured_queries) == 5, captured.captured_queries
+
+
 def test_reading_the_cart_costs_the_same_for_1_and_20_lines(
     client, make_product, ada, bearer, production_like_cache
 ):
