@@ -185,15 +185,19 @@ def apply_rate_limits(
     if counted is None:
         counted = {}
         setattr(request, _COUNTED_ATTRIBUTE, counted)
-    windows = []
-    for counter in _counters(request, scope=scope, credential_accepted=credential_accepted, at=at):
-        window = counted.get(counter.key)
-        if window is None:
+    counters = _counters(request, scope=scope, credential_accepted=credential_accepted, at=at)
+    missing = [counter for counter in counters if counter.key not in counted]
+    cache = caches["default"]
+    if len(missing) > 1 and isinstance(cache, RedisCache):
+        # The default limit and the view's scope counted in one round trip.
+        counts, _found = cache.incr_counters_get_many([(c.key, c.timeout) for c in missing], [])
+        for counter, used in zip(missing, counts, strict=True):
+            counted[counter.key] = Window(counter.scope, counter.rate, used, counter.ends_at, at)
+    for counter in missing:
+        if counter.key not in counted:
             used = _increment(counter.key, counter.timeout)
-            window = Window(counter.scope, counter.rate, used, counter.ends_at, at)
-            counted[counter.key] = window
-        windows.append(window)
-    return windows
+            counted[counter.key] = Window(counter.scope, counter.rate, used, counter.ends_at, at)
+    return [counted[counter.key] for counter in counters]
 
 
 def count_and_read(

@@ -394,3 +394,27 @@ def test_redis_cache_takes_any_key_without_warnings(settings):
         assert cache.get(key) == 1
         counts, found = cache.incr_counters_get_many([(key + ":n", 60)], [key])
     assert (counts, found) == ([1], {key: 1})
+
+
+@pytest.mark.services
+def test_a_scoped_request_counts_both_limits_in_one_round_trip_on_redis(settings, monkeypatch):
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        service_unavailable("Redis (REDIS_URL)")
+    settings.CACHES = {
+        "default": _with_unique_prefix(
+            {"BACKEND": "emporium.core.cache_backends.RedisCache", "LOCATION": redis_url}
+        )
+    }
+    settings.RATE_LIMITS = {**RATES, "login": "5/min"}
+
+    def one_at_a_time(*args, **kwargs):
+        raise AssertionError("counted one counter at a time")
+
+    monkeypatch.setattr(ratelimit, "_increment", one_at_a_time)
+    for expected in (1, 2):
+        request = RequestFactory().get("/api/v1/", REMOTE_ADDR="198.51.100.7")
+        windows = ratelimit.apply_rate_limits(request, scope="login")
+        assert [(w.scope, w.used) for w in windows] == [("anon", expected), ("login", expected)]
+        # Counted once per request, however often the request is asked.
+        assert ratelimit.apply_rate_limits(request, scope="login") == windows
