@@ -15,25 +15,17 @@ rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 from uuid import UUID
-
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from emporium.cart.models import Cart, CartLine
 from emporium.catalog.models import Product, ProductImage
 from emporium.core.context import require_current_tenant_id
+from emporium.core.sql import RowConverter, database, db_uuid
 from emporium.inventory.models import Stock
-
-Converter = Callable[[Any, Any, Any], Any]
-Converters = list[tuple[int, list[Converter], Any]]
-Fields = tuple[Any, ...]
 
 _P, _S, _I = Product._meta.db_table, Stock._meta.db_table, ProductImage._meta.db_table
 _C, _L = Cart._meta.db_table, CartLine._meta.db_table
@@ -42,16 +34,15 @@ _PRODUCT_COLUMNS = ("id", "slug", "name", "sku", "price", "currency")
 _IMAGE_FIELDS = tuple(ProductImage._meta.concrete_fields)
 _IMAGE_NAMES = [field.attname for field in _IMAGE_FIELDS]
 # The model field of each column the statements below return, for the ORM's converters.
-_FIELDS: dict[str, Fields] = {
-    "product": (
+_PRODUCT_ROW = RowConverter(
+    [
         *(Product._meta.get_field(name) for name in _PRODUCT_COLUMNS),
         Stock._meta.get_field("quantity"),  # available units: a plain integer
         *_IMAGE_FIELDS,
-    ),
-    "cart": tuple(Cart._meta.get_field(name) for name in ("id", "currency", "token")),
-    "line": tuple(CartLine._meta.get_field(name) for name in ("id", "quantity")),
-}
-_PK = Cart._meta.pk
+    ]
+)
+_CART_ROW = RowConverter(Cart._meta.get_field(name) for name in ("id", "currency", "token"))
+_LINE_ROW = RowConverter(CartLine._meta.get_field(name) for name in ("id", "quantity"))
 _READY = ProductImage.Status.READY.value
 _ACTIVE = Cart.Status.ACTIVE.value
 # The product when customers may buy it now (alive, active, inside its publication window),
@@ -136,15 +127,15 @@ class LineState:
 def sellable_product(product_id: UUID, *, now: datetime) -> SellableProduct | None:
     """The product if customers of the current shop may buy it at `now`, with its available
     units (quantity - reserved, 0 without a stock row) and its first ready image: one query."""
-    db = _database()
+    db = database()
     moment = db.ops.adapt_datetimefield_value(now)
-    params = [_uuid(db, product_id), _uuid(db, require_current_tenant_id()), moment, moment]
+    params = [db_uuid(product_id, db), db_uuid(require_current_tenant_id(), db), moment, moment]
     with db.cursor() as cursor:
         cursor.execute(_PRODUCT_SQL, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    values = _convert(db, row, "product")
+    values = _PRODUCT_ROW.convert(row, db)
     image_values = values[7:]
     image = None
     if image_values[0] is not None:
@@ -167,12 +158,12 @@ def cart_lock_and_touch(*, customer_id: Any, token: str | None, now: datetime) -
     customer and a plausible token. Call inside a transaction (a rollback undoes the touch)."""
     if customer_id is None and (not token or len(token) > 64):
         return None
-    db = _database()
+    db = database()
     moment = db.ops.adapt_datetimefield_value(now)
-    params: list[Any] = [moment, moment, _uuid(db, require_current_tenant_id())]
+    params: list[Any] = [moment, moment, db_uuid(require_current_tenant_id(), db)]
     if customer_id is not None:
         sql = _CART_TOUCH_BY_CUSTOMER_SQL
-        params.append(_uuid(db, customer_id))
+        params.append(db_uuid(customer_id, db))
     else:
         sql = _CART_TOUCH_BY_TOKEN_SQL
         params.append(token)
@@ -181,7 +172,7 @@ def cart_lock_and_touch(*, customer_id: Any, token: str | None, now: datetime) -
         row = cursor.fetchone()
     if row is None:
         return None
-    cart_id, currency, cart_token = _convert(db, row, "cart")
+    cart_id, currency, cart_token = _CART_ROW.convert(row, db)
     return LockedCart(
         id=cart_id, currency=currency, token=cart_token if customer_id is None else None
     )
@@ -201,12 +192,12 @@ def line_upsert(
     `new_line_id`) when the cart has fewer than `max_lines`; the line's new quantity must stay
     at most `max_quantity`. (line id, new quantity), or None when a check failed: one query.
     The cart must be locked (`cart_lock_and_touch`)."""
-    db = _database()
+    db = database()
     moment = db.ops.adapt_datetimefield_value(now)
-    cart, product = _uuid(db, cart_id), _uuid(db, product_id)
-    tenant = _uuid(db, require_current_tenant_id())
+    cart, product = db_uuid(cart_id, db), db_uuid(product_id, db)
+    tenant = db_uuid(require_current_tenant_id(), db)
     params = [
-        *(_uuid(db, new_line_id), tenant, cart, product, quantity, moment),
+        *(db_uuid(new_line_id, db), tenant, cart, product, quantity, moment),
         *(max_lines, max_quantity),
     ]
     with db.cursor() as cursor:
@@ -214,51 +205,17 @@ def line_upsert(
         row = cursor.fetchone()
     if row is None:
         return None
-    line_id, new_quantity = _convert(db, row, "line")
+    line_id, new_quantity = _LINE_ROW.convert(row, db)
     return line_id, int(new_quantity)
 
 
 def line_state(*, cart_id: UUID, product_id: UUID) -> LineState:
     """The cart's number of lines and its quantity of the product: one query."""
-    db = _database()
-    cart = _uuid(db, cart_id)
+    db = database()
+    cart = db_uuid(cart_id, db)
     with db.cursor() as cursor:
-        cursor.execute(_LINE_STATE_SQL, [cart, cart, _uuid(db, product_id)])
+        cursor.execute(_LINE_STATE_SQL, [cart, cart, db_uuid(product_id, db)])
         line_count, quantity = cursor.fetchone()
     return LineState(
         line_count=int(line_count), quantity=int(quantity) if quantity is not None else None
     )
-
-
-def _database() -> BaseDatabaseWrapper:
-    # One look-up of this thread's connection instead of one per attribute of the proxy.
-    return connections[DEFAULT_DB_ALIAS]
-
-
-def _convert(db: BaseDatabaseWrapper, values: Sequence[Any], columns: str) -> list[Any]:
-    """`values` as the ORM would load them into the `_FIELDS[columns]` (one per column)."""
-    converted = list(values)
-    for index, functions, expression in _converters(db.vendor, columns):
-        value = converted[index]
-        for function in functions:
-            value = function(value, expression, db)
-        converted[index] = value
-    return converted
-
-
-@cache
-def _converters(vendor: str, columns: str) -> Converters:
-    """Per column: the converters the ORM applies to its field on this kind of database."""
-    db = _database()
-    result: Converters = []
-    for index, field in enumerate(_FIELDS[columns]):
-        expression = field.get_col("x")
-        functions = [*db.ops.get_db_converters(expression), *field.get_db_converters(db)]
-        if functions:
-            result.append((index, functions, expression))
-    return result
-
-
-def _uuid(db: BaseDatabaseWrapper, value: Any) -> Any:
-    """A UUID as this database stores it (native on PostgreSQL, hex text on SQLite)."""
-    return _PK.get_db_prep_value(value, db)

@@ -13,21 +13,20 @@ it); a test checks that both select the same products, in the same order, for ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any, overload
 from uuid import UUID
 
 import psycopg
 from django.db import connection
-from django.db.models import Field
 from django.utils import timezone
 
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.core.context import require_current_tenant_id
+from emporium.core.sql import RowConverter, db_uuid
 from emporium.inventory.models import Stock
 
 # ORDER BY per `selectors.PRODUCT_ORDERINGS` key (the id tie-breaker keeps pages stable).
@@ -80,7 +79,16 @@ _IMAGE_SELECT = ", ".join(f"i.{field.column}" for field in _IMAGE_FIELDS)
 
 _TIMESTAMPTZ = psycopg.postgres.types["timestamptz"].oid
 
-Converter = Callable[[Any, Any, Any], Any]
+_QUANTITY = Stock._meta.get_field("quantity")  # on hand and available: plain integers
+_PRODUCT_ROW = RowConverter(
+    [
+        *(Product._meta.get_field(name) for name in _PRODUCT_COLUMNS),
+        Category._meta.get_field("slug"),
+        _QUANTITY,
+        _QUANTITY,
+    ]
+)
+_IMAGE_ROW = RowConverter(_IMAGE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,7 @@ class ProductFilter:
     def where(self, now: datetime) -> tuple[str, list[Any]]:
         """The WHERE clause (SQL text fixed per combination of filters) and its parameters."""
         clauses = ["p.tenant_id = %s"]
-        params: list[Any] = [_uuid(require_current_tenant_id())]
+        params: list[Any] = [db_uuid(require_current_tenant_id())]
         if not (self.staff and self.include_deleted):
             clauses.append("p.deleted_at IS NULL")
         if not self.staff:
@@ -110,7 +118,7 @@ class ProductFilter:
                 clauses.append("1 = 0")
             else:
                 clauses.append(f"p.category_id IN ({', '.join(['%s'] * len(self.category_ids))})")
-                params += [_uuid(category_id) for category_id in sorted(self.category_ids)]
+                params += [db_uuid(category_id) for category_id in sorted(self.category_ids)]
         if self.min_price is not None:
             clauses.append("p.price >= %s")
             params.append(connection.ops.adapt_decimalfield_value(self.min_price))
@@ -176,7 +184,8 @@ def images_by_product(
         "i.tenant_id = %s",
         f"i.product_id IN ({', '.join(['%s'] * len(product_ids))})",
     ]
-    params: list[Any] = [_uuid(require_current_tenant_id()), *map(_uuid, product_ids)]
+    params: list[Any] = [db_uuid(require_current_tenant_id())]
+    params += [db_uuid(product_id) for product_id in product_ids]
     if not staff:
         clauses.append("i.status = %s")
         params.append(ProductImage.Status.READY.value)
@@ -184,12 +193,11 @@ def images_by_product(
         f"SELECT {_IMAGE_SELECT} FROM {_I} i WHERE {' AND '.join(clauses)}"  # noqa: S608  # nosec B608
         " ORDER BY i.position, i.created_at, i.id"
     )
-    converters = _image_converters()
     names = [field.attname for field in _IMAGE_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for values in cursor.fetchall():
-            image = ProductImage.from_db(connection.alias, names, _convert(values, converters))
+            image = ProductImage.from_db(connection.alias, names, _IMAGE_ROW.convert(values))
             found.setdefault(image.product_id, []).append(image)
     return found
 
@@ -248,7 +256,6 @@ def _rows_with_images(
     )
     if not staff:
         params = [*params, ProductImage.Status.READY.value]
-    product_converters, image_converters = _product_converters(), _image_converters()
     image_names = [field.attname for field in _IMAGE_FIELDS]
     width = len(_ROW_KEYS)
     rows: list[dict[str, Any]] = []
@@ -258,65 +265,12 @@ def _rows_with_images(
         for values in cursor.fetchall():
             if values[0] != last_id:  # the product's first row
                 last_id = values[0]
-                row = dict(
-                    zip(_ROW_KEYS, _convert(values[:width], product_converters), strict=True)
-                )
+                row = dict(zip(_ROW_KEYS, _PRODUCT_ROW.convert(values[:width]), strict=True))
                 row["images"] = []
                 rows.append(row)
             if values[width] is not None:  # the image id: None when the product has none
-                image_values = _convert(values[width:], image_converters)
+                image_values = _IMAGE_ROW.convert(values[width:])
                 rows[-1]["images"].append(
                     ProductImage.from_db(connection.alias, image_names, image_values)
                 )
     return rows
-
-
-def _convert(
-    values: Sequence[Any], converters: list[tuple[int, list[Converter], Any]]
-) -> list[Any]:
-    converted = list(values)
-    for index, functions, expression in converters:
-        value = converted[index]
-        for function in functions:
-            value = function(value, expression, connection)
-        converted[index] = value
-    return converted
-
-
-def _converters_for(fields: Sequence[Field[Any, Any]]) -> list[tuple[int, list[Converter], Any]]:
-    """Per column: the converters the ORM would apply to this field on this database."""
-    result = []
-    for index, field in enumerate(fields):
-        expression = field.get_col("x")
-        functions = [
-            *connection.ops.get_db_converters(expression),
-            *field.get_db_converters(connection),
-        ]
-        if functions:
-            result.append((index, functions, expression))
-    return result
-
-
-@cache
-def _product_converters_by_vendor(vendor: str) -> list[tuple[int, list[Converter], Any]]:
-    fields: list[Any] = [Product._meta.get_field(name) for name in _PRODUCT_COLUMNS]
-    quantity = Stock._meta.get_field("quantity")  # on hand and available: plain integers
-    return _converters_for([*fields, Category._meta.get_field("slug"), quantity, quantity])
-
-
-def _product_converters() -> list[tuple[int, list[Converter], Any]]:
-    return _product_converters_by_vendor(connection.vendor)
-
-
-@cache
-def _image_converters_by_vendor(vendor: str) -> list[tuple[int, list[Converter], Any]]:
-    return _converters_for(_IMAGE_FIELDS)
-
-
-def _image_converters() -> list[tuple[int, list[Converter], Any]]:
-    return _image_converters_by_vendor(connection.vendor)
-
-
-def _uuid(value: UUID) -> Any:
-    """A UUID as this database stores it (native on PostgreSQL, hex text on SQLite)."""
-    return Product._meta.pk.get_db_prep_value(value, connection)
