@@ -311,13 +311,14 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
     pagination_class = ProductPagination
     cache_max_age = LIST_MAX_AGE
     _validated_query: dict[str, Any] | None = None
+    _filter: queries.ProductFilter | None = None
 
     def get_serializer_class(self) -> type[ProductSerializer]:
         return product_serializer_class(getattr(self.request, "version", None))
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = self._query()
-        product_filter = self._product_filter(params)
+        product_filter = self._product_filter()
         paginator = self.paginator
         assert isinstance(paginator, ProductPagination)  # noqa: S101 (set by pagination_class)
         if not product_filter.staff:
@@ -349,14 +350,18 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             self._validated_query = ProductQuerySerializer.validate_query(self.request.query_params)
         return self._validated_query
 
-    def _product_filter(self, params: dict[str, Any]) -> queries.ProductFilter:
+    def _product_filter(self) -> queries.ProductFilter:
+        """The validated filters as the product queries take them (built once per request)."""
+        if self._filter is not None:
+            return self._filter
+        params = self._query()
         staff = is_staff(self.request)
         category_ids = None
         if params.get("category"):
             category_ids = frozenset(
                 selectors.category_subtree_ids(slug=params["category"], include_inactive=staff)
             )
-        return queries.ProductFilter(
+        self._filter = queries.ProductFilter(
             staff=staff,
             include_deleted=staff and params.get("include_deleted") == "true",
             category_ids=category_ids,
@@ -365,11 +370,12 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
             in_stock={"true": True, "false": False}.get(params.get("in_stock", "")),
             ordering=params["ordering"],
         )
+        return self._filter
 
     def get_queryset(self) -> QuerySet[Product]:
         """The ORM form of the list (search with `q` builds on it)."""
         params = self._query()
-        products = selectors.product_list(**asdict(self._product_filter(params)))
+        products = selectors.product_list(**asdict(self._product_filter()))
         if params.get("q"):
             matches = product_search_queryset(products, params["q"])
             # Best matches first unless the caller asked for an order.
