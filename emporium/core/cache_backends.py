@@ -4,14 +4,30 @@ Django's `RedisCacheClient.get_client` creates a `redis.Redis` per call; each on
 of about 170 response callbacks. At four cache operations per request (rate limit, page cache)
 that was a millisecond of pure overhead on every request. A client over a connection pool is
 thread-safe, so one per pool is kept and reused.
+
+The one round trip every API request makes (`incr_counters_get_many`: the rate limit, and the
+page lookup) goes over a connection of its own per thread, with the socket timeout enforced by
+the kernel. Through the pool it cost six system calls that release the GIL (a readiness poll at
+checkout, and one before each send and each receive, which Python adds to sockets with a
+timeout); this way it costs two, the send and the receive. Under a few busy threads each
+release hands the GIL to another thread and waits to get it back, which showed up as a
+quarter of the throughput of cached pages (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
+import struct
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache.backends import redis as django_redis
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 
 class RedisCacheClient(django_redis.RedisCacheClient):
@@ -47,13 +63,47 @@ return {counts, values}
 """
 
 
+_INCR_COUNTERS_GET_MANY_SHA = hashlib.sha1(  # noqa: S324  # nosec B324 (Redis names scripts by SHA-1)
+    _INCR_COUNTERS_GET_MANY.encode()
+).hexdigest()
+
+
+class _ThreadConnection(threading.local):
+    connection: Any = None  # a redis.connection.Connection (the stubs leave it untyped)
+    pid: int = 0
+
+
+def _use_kernel_timeouts(connection: Any) -> None:
+    """Make the connected socket blocking, with its timeout kept by the kernel (SO_RCVTIMEO,
+    SO_SNDTIMEO): Python then sends and receives without polling first. A timeout surfaces as
+    a `ConnectionError`, and the connection is dropped as on any other error."""
+    sock: socket.socket | None = connection._sock
+    timeout = connection.socket_timeout
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
+        return
+    if timeout:
+        seconds = int(timeout)
+        value = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    sock.settimeout(None)
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether the server did not answer in time (the kernel's timeout surfaces as EAGAIN,
+    which redis-py reports as a `ConnectionError`): not worth a second wait."""
+    return isinstance(error, (BlockingIOError, TimeoutError)) or isinstance(
+        error.__context__, (BlockingIOError, TimeoutError)
+    )
+
+
 class RedisCache(django_redis.RedisCache):
     """`django.core.cache.backends.redis.RedisCache` using `RedisCacheClient` above."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
-        self._scripts: dict[int, Any] = {}
+        self._thread = _ThreadConnection()
 
     def validate_key(self, key: str) -> None:
         """Redis takes any key: skip the memcached key check, a Python loop over every character
@@ -75,15 +125,10 @@ class RedisCache(django_redis.RedisCache):
     ) -> tuple[list[int], dict[str, Any]]:
         """`incr_counter` for each (key, timeout) and `get_many(keys)`: one atomic round trip
         (a server-side script: one reply to parse instead of a MULTI block's five)."""
-        client = self._cache.get_client(write=True)
-        script = self._scripts.get(id(client))
-        if script is None:
-            script = client.register_script(_INCR_COUNTERS_GET_MANY)
-            self._scripts[id(client)] = script
         counter_keys = [self.make_and_validate_key(key) for key, _timeout in counters]
         full_keys = {self.make_and_validate_key(key): key for key in keys}
-        counts, values = script(
-            keys=[*counter_keys, *full_keys], args=[timeout for _key, timeout in counters]
+        counts, values = self._run_script(
+            [*counter_keys, *full_keys], [timeout for _key, timeout in counters]
         )
         serializer = self._cache._serializer  # type: ignore[attr-defined]
         found = {
@@ -92,3 +137,57 @@ class RedisCache(django_redis.RedisCache):
             if value is not None
         }
         return [int(count) for count in counts], found
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        """`cache.set`, over this thread's connection (pages are stored on every miss)."""
+        backend_timeout = self.get_backend_timeout(timeout)
+        if backend_timeout == 0:
+            self.delete(key, version=version)
+            return
+        full_key = self.make_and_validate_key(key, version=version)
+        data = self._cache._serializer.dumps(value)  # type: ignore[attr-defined]
+        expiry = () if backend_timeout is None else ("EX", int(backend_timeout))
+        self._execute(("SET", full_key, data, *expiry))
+
+    def _run_script(self, keys: list[str], args: list[int]) -> Any:
+        """`_INCR_COUNTERS_GET_MANY`, loaded on first use and again after a server restart."""
+        command = ("EVALSHA", _INCR_COUNTERS_GET_MANY_SHA, len(keys), *keys, *args)
+        try:
+            return self._execute(command)
+        except NoScriptError:
+            self._execute(("SCRIPT", "LOAD", _INCR_COUNTERS_GET_MANY))
+            return self._execute(command)
+
+    def _execute(self, command: tuple[Any, ...]) -> Any:
+        """One command over this thread's connection (see the module docstring); its reply. A
+        connection the server dropped while idle is replaced once."""
+        for attempt in (1, 2):
+            connection, fresh = self._thread_connection()
+            try:
+                connection.send_packed_command(
+                    connection.pack_command(*command), check_health=False
+                )
+                return connection.read_response()
+            except (RedisConnectionError, OSError) as error:
+                connection.disconnect()
+                if fresh or attempt == 2 or _timed_out(error):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _thread_connection(self) -> tuple[Any, bool]:
+        """This thread's connection (a new one after a fork), connected; and whether it was
+        connected just now."""
+        local = self._thread
+        pid = os.getpid()
+        if local.connection is None or local.pid != pid:
+            pool = self._cache._get_connection_pool(True)  # type: ignore[attr-defined]
+            local.connection = pool.connection_class(**pool.connection_kwargs)
+            local.pid = pid
+        connection = local.connection
+        if connection._sock is not None:
+            return connection, False
+        connection.connect()
+        _use_kernel_timeouts(connection)
+        return connection, True

@@ -1,0 +1,99 @@
+"""The Redis cache's own round trips: the per-request script and page stores, over a connection
+per thread whose timeouts the kernel keeps."""
+
+import os
+import threading
+import uuid
+
+import pytest
+import redis
+from redis.exceptions import RedisError
+
+from conftest import service_unavailable
+from emporium.core.cache_backends import RedisCache
+
+
+def _redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        service_unavailable("Redis (REDIS_URL)")
+    return url
+
+
+def _cache(location: str, **options) -> RedisCache:
+    params = {"KEY_PREFIX": f"backend-test-{uuid.uuid4().hex}", "OPTIONS": options}
+    return RedisCache(location, params)
+
+
+@pytest.mark.services
+def test_counts_and_reads_in_one_script_that_is_reloaded_after_a_flush():
+    url = _redis_url()
+    cache = _cache(url, socket_timeout=2)
+    cache.set("page", {"body": b"{}"})
+    assert cache.incr_counters_get_many([("hits", 60)], ["page", "absent"]) == (
+        [1],
+        {"page": {"body": b"{}"}},
+    )
+    redis.Redis.from_url(url).script_flush()  # as after a server restart
+    assert cache.incr_counters_get_many([("hits", 60)], ["page"]) == (
+        [2],
+        {"page": {"body": b"{}"}},
+    )
+
+
+@pytest.mark.services
+def test_a_connection_the_server_closed_is_replaced():
+    url = _redis_url()
+    cache = _cache(url, socket_timeout=2)
+    cache.set("page", 1)
+    admin = redis.Redis.from_url(url)
+    killed = admin.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    assert cache.incr_counters_get_many([("hits", 60)], ["page"]) == ([1], {"page": 1})
+    cache.set("page", 2)
+    assert cache.get("page") == 2
+
+
+@pytest.mark.services
+def test_set_honours_the_timeout():
+    url = _redis_url()
+    cache = _cache(url)
+    admin = redis.Redis.from_url(url)
+    cache.set("short", "a", timeout=30)
+    cache.set("forever", "b", timeout=None)
+    cache.set("gone", "c")
+    cache.set("gone", "c", timeout=0)
+    assert cache.get_many(["short", "forever", "gone"]) == {"short": "a", "forever": "b"}
+    assert 0 < admin.ttl(cache.make_key("short")) <= 30
+    assert admin.ttl(cache.make_key("forever")) == -1
+
+
+@pytest.mark.services
+def test_a_server_that_stops_answering_is_an_error_not_a_hang():
+    url = _redis_url()
+    cache = _cache(url, socket_timeout=0.2)
+    assert cache.incr_counters_get_many([("hits", 60)], []) == ([1], {})
+    admin = redis.Redis.from_url(url)
+    outcome: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            cache.incr_counters_get_many([("hits", 60)], [])
+            outcome.append(None)
+        except BaseException as error:  # reported below
+            outcome.append(error)
+
+    worker = threading.Thread(target=call, daemon=True)
+    admin.client_pause(3000, all=True)  # every command waits 3 s: far past the 0.2 s timeout
+    try:
+        worker.start()
+        worker.join(timeout=10)
+    finally:
+        admin.client_unpause()
+    assert not worker.is_alive(), "the call waited past the socket timeout"
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], (RedisError, OSError))
+    # The connection that timed out is dropped (the server may or may not have run the command
+    # it carried); the next call opens a new one.
+    counts, _found = cache.incr_counters_get_many([("hits", 60)], [])
+    assert counts in ([2], [3])
