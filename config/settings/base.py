@@ -118,6 +118,9 @@ def _database(url: str | None) -> dict[str, Any]:
         config["TEST"] = {"NAME": str(name.with_name(f"test-{name.name}"))}
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            # Django's backend, with a health check that costs no round trip per request.
+            config["ENGINE"] = "emporium.core.postgresql"
     return config
 
 
