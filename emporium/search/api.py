@@ -31,7 +31,7 @@ from emporium.catalog.api.read import (
 from emporium.catalog.serializers import (
     ProductSerializer,
     ProductV2Serializer,
-    product_serializer_class,
+    product_body,
 )
 from emporium.core.caching import CachedReadMixin
 from emporium.search import selectors
@@ -208,7 +208,7 @@ class ProductSearchView(ProductPages, CachedReadMixin, GenericAPIView[Any]):
         )
         if number > 1 and offset >= page.count:
             raise NotFound(_("Invalid page."))
-        serializer = product_serializer_class(getattr(request, "version", None))
+        version = "v2" if getattr(request, "version", None) == "v2" else "v1"
         url = request.build_absolute_uri()
         previous = None
         if number == 2:
@@ -223,7 +223,10 @@ class ProductSearchView(ProductPages, CachedReadMixin, GenericAPIView[Any]):
                 if offset + page_size < page.count
                 else None,
                 "previous": previous,
-                "results": serializer(page.products, many=True, context={"request": request}).data,
+                "results": [
+                    product_body(row, row["images"], version=version, request=request)
+                    for row in page.products
+                ],
                 "facets": facets_data(page),
             }
         )

@@ -26,12 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 from operator import and_, or_
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
+    BooleanField,
     Count,
     F,
     Func,
@@ -41,8 +42,7 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Length, Lower, StrIndex
+from django.db.models.functions import Length
 
 from emporium.catalog.models import Category, Product
 from emporium.search.query import (
@@ -59,6 +59,9 @@ from emporium.search.query import (
     search_terms,
     trigrams,
 )
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 
 FTS_TABLE = "search_product_fts"
 # bm25 column weights: name, sku, description.
@@ -133,13 +136,36 @@ def rebuild_index(db: BaseDatabaseWrapper) -> str:
 
 # --- PostgreSQL expressions (identical to the indexed ones in migrations/0001) ----------------
 
+# The weighted tsvector of migrations/0001, character for character (the planner matches an
+# expression index by its text). Built as one template rather than from SearchVector objects:
+# compiling those costs more CPU than the database spends on a selective query.
+_PG_DOCUMENT = (
+    "((setweight(to_tsvector('simple'::regconfig, COALESCE({name}, '')), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, COALESCE({sku}, '')), 'B')) || "
+    "setweight(to_tsvector('simple'::regconfig, COALESCE({description}, '')), 'C'))"
+)
 
-def _pg_document() -> CombinedExpression:
-    return (
-        SearchVector("name", weight="A", config="simple")
-        + SearchVector("sku", weight="B", config="simple")
-        + SearchVector("description", weight="C", config="simple")
-    )
+
+class _DocumentMatches(Func):
+    """The indexed tsvector of name, SKU and description @@ to_tsquery('simple', query)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, query: str) -> None:
+        super().__init__(F("name"), F("sku"), F("description"), Value(query))
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> _AsSqlType:
+        (name, sku, description, query), params = _compiled(self, compiler)
+        document = _PG_DOCUMENT.format(name=name, sku=sku, description=description)
+        return f"{document} @@ to_tsquery('simple'::regconfig, {query})", tuple(params)
 
 
 class _NameAndSku(Func):
@@ -154,11 +180,9 @@ def _pg_name_and_sku() -> Func:
     return _NameAndSku(F("name"), F("sku"))
 
 
-def _pg_query(terms: list[str]) -> SearchQuery:
+def _pg_query(terms: list[str]) -> _DocumentMatches:
     # Terms are letters and digits only (query.search_terms), so raw syntax is safe.
-    return SearchQuery(
-        " & ".join(f"{term}:*" for term in terms), search_type="raw", config="simple"
-    )
+    return _DocumentMatches(" & ".join(f"{term}:*" for term in terms))
 
 
 # --- Matching ---------------------------------------------------------------------------------
@@ -189,11 +213,19 @@ def _sqlite_join(queryset: QuerySet[Product], match: str) -> QuerySet[Product]:
     )
 
 
+def _found(queryset: QuerySet[Product], minimum: int, *, exact: bool) -> int:
+    """How many products `queryset` holds: all of them when `exact`, else up to `minimum`."""
+    if exact:
+        return queryset.count()
+    return len(_first_ids(queryset, minimum)) if minimum > 0 else 0
+
+
 def _match(
-    queryset: QuerySet[Product], terms: list[str], minimum: int
+    queryset: QuerySet[Product], terms: list[str], minimum: int, *, exact: bool
 ) -> tuple[QuerySet[Product], int]:
-    """Products containing every term, and how many of them were found up to `minimum` (0 when
-    `minimum` is 0): the caller decides on the typo pass without asking again.
+    """Products containing every term, and how many there are: exactly when `exact`, else up to
+    `minimum` (0 when `minimum` is 0). Either way the caller decides on the typo pass without
+    asking again.
 
     SQLite: each term of three letters or more is a substring (FTS5 trigram), shorter ones a
     substring of the name or SKU. PostgreSQL: each term starts a word of the name, SKU or
@@ -202,34 +234,72 @@ def _match(
     """
     long_terms = [term for term in terms if len(term) >= 3]
     if connection.vendor == "postgresql":
-        words = queryset.alias(search_document=_pg_document()).filter(
-            search_document=_pg_query(terms)
-        )
-        if minimum <= 0:
-            return words, 0
-        hits = _first_ids(words, minimum)
-        if len(hits) >= minimum or not long_terms:
-            return words, len(hits)
+        words = queryset.filter(_pg_query(terms))
+        hits = None if exact or minimum <= 0 else _first_ids(words, minimum)
+        found = len(hits) if hits is not None else _found(words, minimum, exact=exact)
+        if found >= minimum or not long_terms:
+            return words, found
+        if hits is None:  # counted: at most minimum - 1 products, fetched in one small query
+            hits = _first_ids(words, minimum) if found else []
         substrings = reduce(and_, (Q(search_text__contains=term) for term in long_terms))
         either = queryset.alias(search_text=_pg_name_and_sku()).filter(Q(pk__in=hits) | substrings)
-        return either, len(_first_ids(either, minimum))
+        return either, _found(either, minimum, exact=exact)
     for term in terms:
         if len(term) < 3:  # the trigram tokenizer cannot look these up
             queryset = queryset.filter(Q(name__icontains=term) | Q(sku__icontains=term))
     matching = queryset
     if long_terms:
         matching = _sqlite_join(queryset, " AND ".join(f'"{term}"' for term in long_terms))
-    return matching, len(_first_ids(matching, minimum)) if minimum > 0 else 0
+    return matching, _found(matching, minimum, exact=exact)
+
+
+def _compiled(expression: Func, compiler: SQLCompiler) -> tuple[list[str], list[Any]]:
+    """The SQL of each source expression of `expression`, and their parameters in order."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for source in expression.get_source_expressions():
+        sql, source_params = compiler.compile(source)
+        parts.append(sql)
+        params.extend(source_params)
+    return parts, params
 
 
 class _NameTier(Func):
     """2 when the lowercased name starts with the text, 1 when it contains it elsewhere, else 0.
 
     A simple CASE over one STRPOS (INSTR on SQLite): lower(name) is computed once per row
-    rather than once per LIKE, which is most of the ranking's cost on thousands of matches."""
+    rather than once per LIKE, which is most of the ranking's cost on thousands of matches.
+    PostgreSQL lowercases an ASCII text's candidates with the "C" collation: ASCII letters only,
+    which is all an ASCII text can match, at a fraction of the cost of the database locale's
+    case mapping (SQLite's lower() is ASCII-only anyway)."""
 
-    template = "CASE %(expressions)s WHEN 0 THEN 0 WHEN 1 THEN 2 ELSE 1 END"
     output_field = IntegerField()
+    _TEMPLATE = "CASE {function}({lowered}, {text}) WHEN 0 THEN 0 WHEN 1 THEN 2 ELSE 1 END"
+
+    def __init__(self, text: str) -> None:
+        super().__init__(F("name"), Value(text))
+        self.ascii = text.isascii()
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> _AsSqlType:
+        (name, text), params = _compiled(self, compiler)
+        return self._TEMPLATE.format(function="INSTR", lowered=f"LOWER({name})", text=text), tuple(
+            params
+        )
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
+        (name, text), params = _compiled(self, compiler)
+        lowered = f'LOWER({name} COLLATE "C")' if self.ascii else f"LOWER({name})"
+        return self._TEMPLATE.format(function="STRPOS", lowered=lowered, text=text), tuple(params)
 
 
 def _ranked(matching: QuerySet[Product], terms: list[str]) -> QuerySet[Product]:
@@ -237,7 +307,7 @@ def _ranked(matching: QuerySet[Product], terms: list[str]) -> QuerySet[Product]:
     in the SKU or description only); SQLite then uses bm25 (name 10, SKU 4, description 1).
     Ties go to shorter names (a name equal to the query comes first), then id. Every key is
     cheap for thousands of rows: no per-row tsvector, no collation-aware string sort."""
-    tier = _NameTier(StrIndex(Lower("name"), Value(" ".join(terms))))
+    tier = _NameTier(" ".join(terms))
     ordering: list[str] = ["-search_tier"]
     if "search_rank" in matching.query.extra:
         ordering.append("search_rank")
@@ -272,23 +342,34 @@ def _corrected_terms(queryset: QuerySet[Product], terms: list[str]) -> list[str]
     return terms
 
 
+def _database_match(queryset: QuerySet[Product], q: str, *, exact: bool) -> tuple[Matched, int]:
+    terms = search_terms(q)
+    queryset = queryset.order_by()
+    if not terms:
+        return Matched(matching=queryset.none(), ranked=queryset.none()), 0
+    minimum = fuzzy_min_hits()
+    matching, found = _match(queryset, terms, minimum, exact=exact)
+    if found < minimum:
+        corrected = _corrected_terms(queryset, terms)
+        if corrected != terms:
+            better, better_found = _match(queryset, corrected, minimum, exact=exact)
+            if better_found > found:
+                return Matched(matching=better, ranked=_ranked(better, corrected)), better_found
+    return Matched(matching=matching, ranked=_ranked(matching, terms)), found
+
+
 def database_match(queryset: QuerySet[Product], q: str) -> Matched:
     """Restrict `queryset` to products matching `q`, ranked by relevance. When fewer than
     SEARCH_FUZZY_MIN_HITS products match, misspelt terms are corrected to the closest word of
     similar products (within `allowed_edits`) and the corrected query answers if it finds more."""
-    terms = search_terms(q)
-    queryset = queryset.order_by()
-    if not terms:
-        return Matched(matching=queryset.none(), ranked=queryset.none())
-    minimum = fuzzy_min_hits()
-    matching, found = _match(queryset, terms, minimum)
-    if found < minimum:
-        corrected = _corrected_terms(queryset, terms)
-        if corrected != terms:
-            better, better_found = _match(queryset, corrected, minimum)
-            if better_found > found:
-                return Matched(matching=better, ranked=_ranked(better, corrected))
-    return Matched(matching=matching, ranked=_ranked(matching, terms))
+    matched, _found_up_to_minimum = _database_match(queryset, q, exact=False)
+    return matched
+
+
+def database_search(queryset: QuerySet[Product], q: str) -> tuple[Matched, int]:
+    """`database_match` plus the exact number of matching products. The count is taken first
+    and also decides on the typo pass, so a search needs no separate look-ahead query."""
+    return _database_match(queryset, q, exact=True)
 
 
 # --- Facets -----------------------------------------------------------------------------------

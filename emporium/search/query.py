@@ -11,11 +11,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 
-from emporium.catalog.models import Category, Product
+from emporium.catalog.models import Category
 
 MIN_QUERY_LENGTH = 2
 MAX_QUERY_LENGTH = 200
@@ -79,10 +80,11 @@ class CategoryCount:
 
 @dataclass
 class SearchPage:
-    """One page of results (products in rank order) with the total and the facets."""
+    """One page of results (products in rank order, as rows of `catalog.product_rows` with their
+    `images`, which `catalog.serializers.product_body` renders) with the total and the facets."""
 
     count: int
-    products: list[Product]
+    products: list[dict[str, Any]]
     categories: list[CategoryCount] = field(default_factory=list)
     prices: list[PriceBucket] = field(default_factory=list)
 

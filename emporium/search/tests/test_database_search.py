@@ -1,5 +1,6 @@
 """Product search with the database backend (SQLite FTS5 or PostgreSQL), over HTTP."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -83,6 +84,27 @@ def test_product_search_queryset_restricts_and_ranks(catalog):
     assert list(product_search_queryset(Product.objects.all(), "!!")) == []
     typo = product_search_queryset(Product.objects.filter(price__lt=100), "lpatop")
     assert [p.slug for p in typo] == ["laptop-sleeve"]
+
+
+def test_names_starting_with_the_query_rank_first_ascii_or_not(client, db):
+    # Each pair: created first and as long, only the name tier can put the other one ahead.
+    make_product("Lamp Desk", slug="lamp-desk")
+    make_product("Desk Lamp", slug="desk-lamp")
+    assert slugs(client.get(SEARCH, {"q": "DESK"})) == ["desk-lamp", "lamp-desk"]
+    make_product("Lamp Über", slug="lamp-uber")
+    make_product("Über Lamp", slug="uber-lamp")
+    if connection.vendor == "postgresql":  # SQLite's lower() folds ASCII letters only
+        assert slugs(client.get(SEARCH, {"q": "ÜBER"})) == ["uber-lamp", "lamp-uber"]
+
+
+def test_a_search_counts_once_and_needs_no_look_ahead(client, catalog, settings):
+    """The total also decides on the typo pass: one COUNT(*), no look-ahead query."""
+    look_ahead = re.compile(rf"LIMIT {settings.SEARCH_FUZZY_MIN_HITS}\b")
+    with CaptureQueriesContext(connection) as context:
+        assert client.get(SEARCH, {"q": "laptop"}).json()["count"] == 3
+    searched = catalog_queries(context)
+    assert sum("COUNT(*)" in sql for sql in searched) == 1
+    assert not [sql for sql in searched if look_ahead.search(sql)]
 
 
 # --- filters, ordering, facets, pages ----------------------------------------------------------
