@@ -66,6 +66,12 @@ def weak_etag(*parts: str | bytes) -> str:
     return f'W/"{digest.hexdigest()[:32]}"'
 
 
+def seed_etag(seed: str, *, media_type: str, version: str) -> str:
+    """The weak ETag of a representation known by its seed (see `CachedReadMixin`), in the
+    negotiated media type, the active language and the API version."""
+    return weak_etag("seed", seed, media_type, translation.get_language() or "", version)
+
+
 def representation_etag(response: HttpResponseBase) -> str | None:
     """The weak ETag of a rendered response; None for streams (their body is not at hand)."""
     if not isinstance(response, HttpResponse):
@@ -197,12 +203,10 @@ class CachedReadMixin(GenericAPIView[Any]):
         self._cache_last_modified = self._last_modified_of(obj)
         seed = self.get_etag_seed(obj)
         if seed is not None:
-            self._cache_etag = weak_etag(
-                "seed",
+            self._cache_etag = seed_etag(
                 seed,
-                self.request.accepted_media_type or "",
-                translation.get_language() or "",
-                str(self.request.version or ""),
+                media_type=self.request.accepted_media_type or "",
+                version=str(self.request.version or ""),
             )
         if not_modified_before_rendering(
             self.request._request, etag=self._cache_etag, last_modified=self._cache_last_modified

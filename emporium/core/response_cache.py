@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from uuid import UUID
@@ -30,6 +31,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.urls import Resolver404, ResolverMatch, get_urlconf, resolve
 from django.utils import timezone, translation
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -66,6 +68,25 @@ def register_prefetch(keys: Callable[[HttpRequest, UUID], Iterable[str]]) -> Non
     a view reads on most misses (the catalog's schedule and totals) then comes from the
     request's memo."""
     _PREFETCH.append(keys)
+
+
+# Anonymous JSON misses answered without URL dispatch and DRF, by URL name: see `register_reader`.
+PageReader = Callable[..., dict[str, Any] | None]
+_READERS: dict[str, PageReader] = {}
+
+
+def register_reader(view_name: str, reader: PageReader) -> None:
+    """Have the middleware answer an anonymous JSON miss of the route `view_name` (e.g.
+    `api:product-write`) with `reader(request, tenant_id=..., now=..., **url_kwargs)`: the page
+    entry the view would store (`page_entry`), which the middleware stores and replays as it
+    replays a hit; or None to leave the request to the view (errors, redirects, anything the
+    reader does not handle). A reader must give exactly the view's answer: test it side by side
+    with the view.
+
+    This is for the hottest reads only (the product list and detail): it skips URL dispatch,
+    DRF's request, negotiation and rendering machinery, which cost more than the read itself.
+    """
+    _READERS[view_name] = reader
 
 
 def scopes() -> dict[str, tuple[str, ...]]:
@@ -241,6 +262,30 @@ def fresh_page(tenant_id: UUID, key: str, *, now: datetime) -> dict[str, Any] | 
     return page
 
 
+def page_entry(
+    *,
+    generation: Mapping[str, int],
+    body: bytes,
+    content_type: str,
+    allow: str | None,
+    etag: str | None,
+    last_modified: datetime | None,
+    max_age: int,
+    expires_at: datetime,
+) -> dict[str, Any]:
+    """A page as the cache keeps it: the answer's body and what its headers are made from."""
+    return {
+        "generation": dict(generation),
+        "body": body,
+        "content_type": content_type,
+        "allow": allow,
+        "etag": etag,
+        "last_modified": last_modified,
+        "max_age": max_age,
+        "expires_at": expires_at.timestamp(),
+    }
+
+
 def bounded_max_age(max_age: int, expires_at: datetime, now: datetime) -> int:
     """`max_age`, shortened so browsers and shared caches drop the page when the server does."""
     return min(max_age, max(0, int((expires_at - now).total_seconds())))
@@ -283,13 +328,16 @@ class ServerCachedMixin(GenericAPIView[Any]):
         self._server_cache_status = "MISS"
         # Read before the data: a write committed meanwhile leaves this page outdated at once.
         generation = generations(tenant_id, self.server_cache_namespaces)
-        expires_at = now + timedelta(seconds=self.server_cache_timeout)
-        valid_until = self.server_cache_valid_until(now)
-        if valid_until is not None:
-            expires_at = min(expires_at, valid_until)
+        expires_at = self.server_cache_expires_at(now)
         self._limit_max_age(expires_at, now)
         self._server_cache_store = (key, generation, expires_at)
         return self.server_cache_fetch(request, *args, **kwargs)
+
+    def server_cache_expires_at(self, now: datetime) -> datetime:
+        """When a page built now must leave the cache."""
+        expires_at = now + timedelta(seconds=self.server_cache_timeout)
+        valid_until = self.server_cache_valid_until(now)
+        return expires_at if valid_until is None else min(expires_at, valid_until)
 
     def server_cache_fetch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Build the answer without the server cache (the view's own `get`)."""
@@ -303,16 +351,16 @@ class ServerCachedMixin(GenericAPIView[Any]):
         if self._server_cache_store is not None and response.status_code == 200:
             key, generation, expires_at = self._server_cache_store
             if isinstance(response, HttpResponse):
-                page = {
-                    "generation": generation,
-                    "body": response.content,
-                    "content_type": response["Content-Type"],
-                    "allow": response.get("Allow"),
-                    "etag": getattr(self, "_cache_etag", None),
-                    "last_modified": getattr(self, "_cache_last_modified", None),
-                    "max_age": self._server_cache_max_age,
-                    "expires_at": expires_at.timestamp(),
-                }
+                page = page_entry(
+                    generation=generation,
+                    body=response.content,
+                    content_type=response["Content-Type"],
+                    allow=response.get("Allow"),
+                    etag=getattr(self, "_cache_etag", None),
+                    last_modified=getattr(self, "_cache_last_modified", None),
+                    max_age=self._server_cache_max_age,
+                    expires_at=expires_at,
+                )
                 set_until(key, page, expires_at=expires_at, now=timezone.now())
         return response
 
@@ -373,19 +421,52 @@ class CachedPageMiddleware:
         _remember_reads(keys, found)
         if refused is not None:
             return refused
+        status = "HIT"
         entry = fresh_page(tenant_id, key, now=now)
         if entry is None:
-            return self.get_response(request)
-        page = HttpResponse(entry["body"], content_type=entry["content_type"])
-        if entry["allow"]:
-            page["Allow"] = entry["allow"]
-        expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
-        response = apply_cache_headers(
-            request,
-            page,
-            max_age=bounded_max_age(entry["max_age"], expires_at, now),
-            etag=entry["etag"],
-            last_modified=entry["last_modified"],
-        )
-        response[CACHE_STATUS_HEADER] = "HIT"
-        return response
+            entry = _read(request, tenant_id, now)
+            if entry is None:
+                return self.get_response(request)
+            status = "MISS"
+            expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
+            set_until(key, entry, expires_at=expires_at, now=now)
+        return _replay(request, entry, now, status)
+
+
+def _replay(
+    request: HttpRequest, entry: Mapping[str, Any], now: datetime, status: str
+) -> HttpResponseBase:
+    """The answer a view gave (or, for a reader's page, would give), from its page entry."""
+    page = HttpResponse(entry["body"], content_type=entry["content_type"])
+    if entry["allow"]:
+        page["Allow"] = entry["allow"]
+    expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
+    response = apply_cache_headers(
+        request,
+        page,
+        max_age=bounded_max_age(entry["max_age"], expires_at, now),
+        etag=entry["etag"],
+        last_modified=entry["last_modified"],
+    )
+    response[CACHE_STATUS_HEADER] = status
+    return response
+
+
+def _read(request: HttpRequest, tenant_id: UUID, now: datetime) -> dict[str, Any] | None:
+    """The page a registered reader builds for this miss, or None (no reader, or it declined)."""
+    if not _READERS or ";" in request.META.get("HTTP_ACCEPT", ""):
+        return None  # media type parameters (`indent=`...) are the view's to negotiate
+    match = _resolved(get_urlconf(), request.path_info)
+    reader = None if match is None else _READERS.get(match.view_name)
+    if match is None or reader is None:
+        return None
+    return reader(request, tenant_id=tenant_id, now=now, **match.kwargs)
+
+
+@lru_cache(maxsize=4096)
+def _resolved(urlconf: str | None, path: str) -> ResolverMatch | None:
+    """URL resolution, remembered: the hottest paths are few (a list, popular products)."""
+    try:
+        return resolve(path, urlconf)
+    except Resolver404:
+        return None

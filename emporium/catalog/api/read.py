@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import cached_property, partial
@@ -56,6 +56,52 @@ _PROBLEM = OpenApiResponse(description=_("Problem document (application/problem+
 def is_staff(request: Request) -> bool:
     """Whether the caller is staff (sees inactive, unpublished and, on request, deleted rows)."""
     return bool(getattr(request.user, "is_staff", False))
+
+
+def product_filter_for(params: dict[str, Any], *, staff: bool) -> queries.ProductFilter:
+    """The list's validated query parameters as the product queries take them."""
+    category_ids = None
+    if params.get("category"):
+        category_ids = frozenset(
+            selectors.category_subtree_ids(slug=params["category"], include_inactive=staff)
+        )
+    return queries.ProductFilter(
+        staff=staff,
+        include_deleted=staff and params.get("include_deleted") == "true",
+        category_ids=category_ids,
+        min_price=params.get("min_price"),
+        max_price=params.get("max_price"),
+        in_stock={"true": True, "false": False}.get(params.get("in_stock", "")),
+        ordering=params["ordering"],
+    )
+
+
+def count_cache_for(query: Mapping[str, Any]) -> CountCache:
+    """Where the customer-visible total of the list's filters in `query` is cached, and until
+    when."""
+    tenant_id = require_current_tenant_id()
+    now = timezone.now()
+    valid_until = now + timedelta(seconds=response_cache.DEFAULT_TIMEOUT)
+    change_at = cache.next_scheduled_change(tenant_id=tenant_id, now=now)
+    if change_at is not None:
+        valid_until = min(valid_until, change_at)
+    return CountCache(
+        key=cache.product_count_key(tenant_id, query),
+        expires_at=valid_until,
+        stamp=cache.product_count_stamp(tenant_id),
+    )
+
+
+def product_etag_seed(row: Mapping[str, Any], images: Sequence[ProductImage]) -> str:
+    """What a product's representation depends on: its own timestamp is not enough, since
+    stock, category and image rows change without touching it."""
+    shown = ",".join(
+        f"{image.pk}/{image.status}/{image.updated_at.isoformat()}" for image in images
+    )
+    return (
+        f"{row['id']}:{row['updated_at'].isoformat()}:{row['on_hand']}:{row['available']}:"
+        f"{row['category_slug'] or ''}:{shown}"
+    )
 
 
 @dataclass(frozen=True)
@@ -352,24 +398,8 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
 
     def _product_filter(self) -> queries.ProductFilter:
         """The validated filters as the product queries take them (built once per request)."""
-        if self._filter is not None:
-            return self._filter
-        params = self._query()
-        staff = is_staff(self.request)
-        category_ids = None
-        if params.get("category"):
-            category_ids = frozenset(
-                selectors.category_subtree_ids(slug=params["category"], include_inactive=staff)
-            )
-        self._filter = queries.ProductFilter(
-            staff=staff,
-            include_deleted=staff and params.get("include_deleted") == "true",
-            category_ids=category_ids,
-            min_price=params.get("min_price"),
-            max_price=params.get("max_price"),
-            in_stock={"true": True, "false": False}.get(params.get("in_stock", "")),
-            ordering=params["ordering"],
-        )
+        if self._filter is None:
+            self._filter = product_filter_for(self._query(), staff=is_staff(self.request))
         return self._filter
 
     def get_queryset(self) -> QuerySet[Product]:
@@ -385,18 +415,7 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
         return products
 
     def _count_cache(self, params: dict[str, Any]) -> CountCache:
-        """Where the customer-visible total of these filters is cached, and until when."""
-        tenant_id = require_current_tenant_id()
-        now = timezone.now()
-        valid_until = now + timedelta(seconds=response_cache.DEFAULT_TIMEOUT)
-        change_at = cache.next_scheduled_change(tenant_id=tenant_id, now=now)
-        if change_at is not None:
-            valid_until = min(valid_until, change_at)
-        return CountCache(
-            key=cache.product_count_key(tenant_id, self.request.query_params),
-            expires_at=valid_until,
-            stamp=cache.product_count_stamp(tenant_id),
-        )
+        return count_cache_for(self.request.query_params)
 
     @extend_schema(
         operation_id="products_list",
@@ -477,15 +496,7 @@ class ProductDetailView(ProductPages, CachedReadMixin, _ProductLookup):
         return images
 
     def get_etag_seed(self, obj: dict[str, Any]) -> str:
-        # Stock, category and image rows change without touching the product's updated_at.
-        images = ",".join(
-            f"{image.pk}/{image.status}/{image.updated_at.isoformat()}"
-            for image in self.visible_images(obj)
-        )
-        return (
-            f"{obj['id']}:{obj['updated_at'].isoformat()}:{obj['on_hand']}:{obj['available']}:"
-            f"{obj['category_slug'] or ''}:{images}"
-        )
+        return product_etag_seed(obj, self.visible_images(obj))
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         row = self.get_object()
