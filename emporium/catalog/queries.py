@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.core.context import require_current_tenant_id
-from emporium.core.sql import RowConverter, db_uuid
+from emporium.core.sql import RowConverter, database, db_uuid
 from emporium.inventory.models import Stock
 
 # ORDER BY per `selectors.PRODUCT_ORDERINGS` key (the id tie-breaker keeps pages stable).
@@ -260,17 +260,16 @@ def _rows_with_images(
     width = len(_ROW_KEYS)
     rows: list[dict[str, Any]] = []
     last_id = None
+    db = database()
     with _cursor() as cursor:
         cursor.execute(sql, params)
         for values in cursor.fetchall():
             if values[0] != last_id:  # the product's first row
                 last_id = values[0]
-                row = dict(zip(_ROW_KEYS, _PRODUCT_ROW.convert(values[:width]), strict=True))
+                row = dict(zip(_ROW_KEYS, _PRODUCT_ROW.convert(values[:width], db), strict=True))
                 row["images"] = []
                 rows.append(row)
             if values[width] is not None:  # the image id: None when the product has none
-                image_values = _IMAGE_ROW.convert(values[width:])
-                rows[-1]["images"].append(
-                    ProductImage.from_db(connection.alias, image_names, image_values)
-                )
+                image_values = _IMAGE_ROW.convert(values[width:], db)
+                rows[-1]["images"].append(ProductImage.from_db(db.alias, image_names, image_values))
     return rows
