@@ -172,6 +172,21 @@ def product_by_slug(slug: str, *, staff: bool) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def products_by_ids(
+    product_ids: Sequence[UUID], *, staff: bool, now: datetime | None = None
+) -> dict[UUID, dict[str, Any]]:
+    """The rows (with their `images`) of the products `product_ids` the caller may see at
+    `now` (default: now), deleted ones never: one query (none for no ids)."""
+    if not product_ids:
+        return {}
+    where, params = ProductFilter(staff=staff).where(now or timezone.now())
+    listed = ", ".join(["%s"] * len(product_ids))
+    products = f"SELECT {_SELECT} FROM {_FROM} WHERE {where} AND p.id IN ({listed})"  # noqa: S608  # nosec B608
+    params += [db_uuid(product_id) for product_id in product_ids]
+    rows = _rows_with_images(products, params, order_by="page.id", staff=staff)
+    return {row["id"]: row for row in rows}
+
+
 def images_by_product(
     product_ids: Sequence[UUID], *, staff: bool
 ) -> dict[UUID, list[ProductImage]]:

@@ -8,6 +8,7 @@ never shows a product customers may not see.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -68,14 +69,11 @@ def product_search_queryset(queryset: QuerySet[Product], q: str) -> QuerySet[Pro
     return database.database_match(queryset, q).ranked
 
 
-def _rows_in_order(queryset: QuerySet[Product], ids: list[UUID]) -> list[dict[str, Any]]:
-    """The products `ids` of `queryset` as the product list renders them (rows of
-    `catalog.product_rows` with their `images`), in the order of `ids`: two queries."""
-    if not ids:
-        return []
-    rows = {row["id"]: row for row in catalog.product_rows(queryset.filter(pk__in=ids))}
-    images = queries.images_by_product([pk for pk in ids if pk in rows], staff=False)
-    return [{**rows[pk], "images": images.get(pk, [])} for pk in ids if pk in rows]
+def _rows_in_order(ids: list[UUID], *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The products `ids` visible to customers at `now` as the product list renders them (rows
+    of `catalog.product_rows` with their `images`), in the order of `ids`: one query."""
+    rows = queries.products_by_ids(ids, staff=False, now=now)
+    return [rows[pk] for pk in ids if pk in rows]
 
 
 def page_of(queryset: QuerySet[Product], *, offset: int, limit: int) -> list[dict[str, Any]]:
@@ -85,8 +83,7 @@ def page_of(queryset: QuerySet[Product], *, offset: int, limit: int) -> list[dic
     full rows costs about three times as much on PostgreSQL, and rows build several times faster
     than model instances with prefetched images."""
     ids = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
-    visible = Product.objects.filter(catalog.product_visible_q(now=timezone.now()))
-    return _rows_in_order(visible, ids)
+    return _rows_in_order(ids)
 
 
 def _filtered(params: SearchParams) -> QuerySet[Product]:
@@ -125,10 +122,9 @@ def _elasticsearch_page(params: SearchParams) -> SearchPage:
     except (ApiError, TransportError) as exc:
         raise SearchUnavailable() from exc
     # The index may lag behind a write: the database decides what is visible now.
-    visible = Product.objects.filter(catalog.product_visible_q(now=params.now))
     return SearchPage(
         count=total,
-        products=_rows_in_order(visible, ids),
+        products=_rows_in_order(ids, now=params.now),
         categories=category_counts(by_category, catalog.category_list()) if total else [],
         prices=price_buckets(by_price),
     )

@@ -190,3 +190,25 @@ def test_another_shops_products_are_never_read(catalog):
         assert queries.product_by_slug("plain", staff=True) is None
     assert queries.product_by_slug("theirs", staff=True) is None
     assert queries.product_count(queries.ProductFilter(staff=True)) == 10
+
+
+def test_products_by_ids_follow_visibility_with_their_images(catalog):
+    every = {product.slug: product.id for product in Product.all_objects.all()}
+    plain = Product.objects.get(slug="plain")
+    ready = _image(plain, position=1, status=ProductImage.Status.READY)
+    pending = _image(plain, position=2, status=ProductImage.Status.PENDING)
+    customer = queries.products_by_ids(list(every.values()), staff=False)
+    staff = queries.products_by_ids(list(every.values()), staff=True)
+    visible = {row["slug"] for row in customer.values()}
+    assert visible == {"plain", "shirt-a", "shirt-b", "coat", "free", "window", "held"}
+    assert {row["slug"] for row in staff.values()} == set(every) - {"deleted"}
+    assert [image.pk for image in customer[plain.id]["images"]] == [ready.pk]
+    assert [image.pk for image in staff[plain.id]["images"]] == [ready.pk, pending.pk]
+    # The same rows as the ORM selector reads.
+    orm = {row["id"]: row for row in selectors.product_rows(Product.objects.filter(slug="coat"))}
+    coat = every["coat"]
+    assert {key: customer[coat][key] for key in orm[coat]} == orm[coat]
+    # Another shop's products are never found; no ids, no query.
+    with tenant_context(TenantDomainFactory(domain="other.example").tenant.id):
+        assert queries.products_by_ids(list(every.values()), staff=True) == {}
+    assert queries.products_by_ids([], staff=True) == {}
