@@ -369,6 +369,9 @@ class ServerCachedMixin(GenericAPIView[Any]):
         return (
             bool(self.server_cache_namespaces)
             and getattr(renderer, "format", None) == "json"
+            # Plain JSON only: `application/json; indent=4` renders differently, and the page
+            # key does not follow Accept.
+            and _without_parameters(getattr(request, "accepted_media_type", None) or "")
             and not is_user_specific(request)
         )
 
@@ -385,8 +388,19 @@ def _fast_path_applies(request: HttpRequest) -> bool:
     if "HTTP_AUTHORIZATION" in request.META or settings.SESSION_COOKIE_NAME in request.COOKIES:
         return False
     accept = request.META.get("HTTP_ACCEPT", "")
-    ranges = {part.split(";")[0].strip() for part in accept.split(",") if part.strip()}
+    ranges = set()
+    for part in accept.split(","):
+        if not _without_parameters(part):
+            return False  # e.g. `indent=4`: for the view to negotiate
+        if media_range := part.split(";")[0].strip():
+            ranges.add(media_range)
     return ranges <= JSON_MEDIA_RANGES
+
+
+def _without_parameters(media_type: str) -> bool:
+    """Whether a media type (range) has no parameter but a quality value (`q=`)."""
+    _media_range, *parameters = media_type.split(";")
+    return all(parameter.strip().startswith("q=") for parameter in parameters)
 
 
 class CachedPageMiddleware:
@@ -455,7 +469,7 @@ def _replay(
 def _read(request: HttpRequest, tenant_id: UUID, now: datetime) -> dict[str, Any] | None:
     """The page a registered reader builds for this miss, or None (no reader, or it declined)."""
     if not _READERS or ";" in request.META.get("HTTP_ACCEPT", ""):
-        return None  # media type parameters (`indent=`...) are the view's to negotiate
+        return None  # weighted or parameterised media types are the view's to negotiate
     match = _resolved(get_urlconf(), request.path_info)
     reader = None if match is None else _READERS.get(match.view_name)
     if match is None or reader is None:

@@ -373,3 +373,18 @@ def test_a_page_miss_reads_the_cache_in_one_round_trip(client, monkeypatch):
         assert response.status_code == 200
         assert response["X-Cache"] == "MISS"
         assert len(reads) == 1, (path, reads)
+
+
+def test_indented_json_is_answered_fresh_and_never_stored(client):
+    make_product("lamp")
+    indented = client.get(PRODUCTS, HTTP_ACCEPT="application/json; indent=4")
+    assert indented.status_code == 200
+    assert indented.content.startswith(b'{\n    "count": 1')
+    assert "X-Cache" not in indented
+    plain = client.get(PRODUCTS)
+    assert (plain["X-Cache"], plain.content[:10]) == ("MISS", b'{"count":1')
+    again = client.get(PRODUCTS, HTTP_ACCEPT="application/json; indent=4")
+    assert again.content == indented.content
+    # A quality value is no parameter of the representation: served from the cache.
+    weighted = client.get(PRODUCTS, HTTP_ACCEPT="application/json;q=0.9, */*;q=0.1")
+    assert (weighted["X-Cache"], weighted.content) == ("HIT", plain.content)

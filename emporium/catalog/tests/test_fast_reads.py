@@ -185,7 +185,7 @@ def test_what_readers_do_not_handle_reaches_the_views(client, catalog, monkeypat
 def test_media_type_parameters_are_left_to_the_views(client, catalog, monkeypatch):
     used = _used_views(monkeypatch)
     response = _answer(
-        client, "/api/v1/products/", readers=True, HTTP_ACCEPT="application/json; q=1"
+        client, "/api/v1/products/", readers=True, HTTP_ACCEPT="application/json; indent=2"
     )
     assert response.status_code == 200
     assert used == ["ProductListView"]
