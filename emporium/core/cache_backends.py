@@ -163,7 +163,7 @@ class RedisCache(django_redis.RedisCache):
     def _execute(self, command: tuple[Any, ...]) -> Any:
         """One command over this thread's connection (see the module docstring); its reply. A
         connection the server dropped while idle is replaced once."""
-        for attempt in (1, 2):
+        while True:  # at most twice: the second connection is a fresh one
             connection, fresh = self._thread_connection()
             try:
                 connection.send_packed_command(
@@ -172,9 +172,8 @@ class RedisCache(django_redis.RedisCache):
                 return connection.read_response()
             except (RedisConnectionError, OSError) as error:
                 connection.disconnect()
-                if fresh or attempt == 2 or _timed_out(error):
+                if fresh or _timed_out(error):
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _thread_connection(self) -> tuple[Any, bool]:
         """This thread's connection (a new one after a fork), connected; and whether it was

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from emporium.cart.models import Cart, CartLine
 from emporium.cart.tests.helpers import CART, add, item, problem, token_header
-from emporium.cart.tests.test_queries import _image
 from emporium.catalog.models import ProductImage
+from emporium.catalog.tests.test_read import make_image
 from tests.factories import TenantDomainFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_the_added_line_reads_as_the_cart_shows_it(client, make_product, version):
     mug = make_product("12.50", quantity=4, reserved=1, sku="MUG", name="Mug", slug="mug")
-    _image(mug, position=1, status=ProductImage.Status.READY)
-    _image(mug, position=0, status=ProductImage.Status.PENDING)
+    make_image(mug, position=1, status=ProductImage.Status.READY)
+    make_image(mug, position=0, status=ProductImage.Status.PENDING)
     tee = make_product("3.33", quantity=10, sku="TEE")
     token = add(client, tee, 1, version=version).json()["token"]
 

@@ -12,24 +12,11 @@ from emporium.cart.models import Cart
 from emporium.cart.tests.helpers import add, token_header
 from emporium.catalog.models import Product, ProductImage
 from emporium.catalog.selectors import product_visible_q
+from emporium.catalog.tests.test_read import make_image
 from emporium.core.context import tenant_context
 from tests.factories import TenantDomainFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _image(product, *, position, status):
-    return ProductImage.objects.create(
-        product=product,
-        position=position,
-        content_type="image/png",
-        size=10,
-        width=1,
-        height=1,
-        checksum_sha256="0" * 64,
-        file_path=f"products/{product.slug}/{position}.png",
-        status=status,
-    )
 
 
 def _orm_sellable(product_id, now):
@@ -100,17 +87,17 @@ def test_sellable_product_matches_the_orm(make_product):
     deleted.delete()
     products.append(deleted)
     with_images = products[0]
-    _image(with_images, position=2, status=ProductImage.Status.READY)
-    _image(with_images, position=1, status=ProductImage.Status.READY)
-    _image(with_images, position=0, status=ProductImage.Status.PENDING)
-    _image(products[1], position=0, status=ProductImage.Status.FAILED)
+    make_image(with_images, position=2, status=ProductImage.Status.READY)
+    make_image(with_images, position=1, status=ProductImage.Status.READY)
+    make_image(with_images, position=0, status=ProductImage.Status.PENDING)
+    make_image(products[1], position=0, status=ProductImage.Status.FAILED)
     tie = products[2]
-    _image(tie, position=0, status=ProductImage.Status.READY)
-    _image(tie, position=0, status=ProductImage.Status.READY)
+    make_image(tie, position=0, status=ProductImage.Status.READY)
+    make_image(tie, position=0, status=ProductImage.Status.READY)
     other = TenantDomainFactory(domain="other.shop.test").tenant
     with tenant_context(other.id):
         theirs = make_product(quantity=3)
-        _image(theirs, position=0, status=ProductImage.Status.READY)
+        make_image(theirs, position=0, status=ProductImage.Status.READY)
     products.append(theirs)
 
     results = [(_sql_sellable(p.id, now), _orm_sellable(p.id, now)) for p in products]

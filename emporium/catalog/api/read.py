@@ -368,7 +368,7 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
         paginator = self.paginator
         assert isinstance(paginator, ProductPagination)  # noqa: S101 (set by pagination_class)
         if not product_filter.staff:
-            paginator.count_cache = self._count_cache(params)
+            paginator.count_cache = count_cache_for(request.query_params)
         source: Sequence[Any] | QuerySet[Product, dict[str, Any]]
         if params.get("q"):
             queryset = self.get_queryset()
@@ -413,9 +413,6 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
                 return matches.order_by(*selectors.PRODUCT_ORDERINGS[params["ordering"]])
             return matches
         return products
-
-    def _count_cache(self, params: dict[str, Any]) -> CountCache:
-        return count_cache_for(self.request.query_params)
 
     @extend_schema(
         operation_id="products_list",

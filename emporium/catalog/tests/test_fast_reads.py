@@ -10,9 +10,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from emporium.catalog.api import read
-from emporium.catalog.models import ProductImage
 from emporium.catalog.services import product_update
-from emporium.catalog.tests.test_read import make_category, make_product
+from emporium.catalog.tests.test_read import make_category, make_image, make_product
 from emporium.core import response_cache
 
 pytestmark = pytest.mark.django_db
@@ -39,17 +38,7 @@ def catalog(django_capture_on_commit_callbacks):
         unpublish_at=now + timedelta(days=30),
     )
     for position, status in ((2, "ready"), (1, "ready"), (3, "pending")):
-        ProductImage.objects.create(
-            product=tent,
-            position=position,
-            content_type="image/png",
-            size=10,
-            width=1,
-            height=1,
-            checksum_sha256="0" * 64,
-            file_path=f"products/alpine-tent/{position}.png",
-            status=status,
-        )
+        make_image(tent, position=position, status=status)
     make_product("lamp", price="12.50", quantity=0, category=gear)
     make_product("stove", price="45.00", category=gear)
     for number in range(5):

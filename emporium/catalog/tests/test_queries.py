@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from emporium.catalog import queries, selectors
 from emporium.catalog.models import Product, ProductImage
-from emporium.catalog.tests.test_read import make_category, make_product
+from emporium.catalog.tests.test_read import make_category, make_image, make_product
 from emporium.core.context import tenant_context
 from emporium.inventory.models import Stock
 from tests.factories import TenantDomainFactory
@@ -130,26 +130,12 @@ def test_one_product_by_slug_follows_visibility(catalog):
     assert queries.product_by_slug("missing", staff=True) is None
 
 
-def _image(product, *, position, status):
-    return ProductImage.objects.create(
-        product=product,
-        position=position,
-        content_type="image/png",
-        size=10,
-        width=1,
-        height=1,
-        checksum_sha256="0" * 64,
-        file_path=f"products/{product.slug}/{position}.png",
-        status=status,
-    )
-
-
 def test_images_in_display_order_and_visibility(catalog):
     plain, coat = Product.objects.get(slug="plain"), Product.objects.get(slug="coat")
-    second = _image(plain, position=2, status=ProductImage.Status.READY)
-    first = _image(plain, position=1, status=ProductImage.Status.READY)
-    pending = _image(plain, position=0, status=ProductImage.Status.PENDING)
-    failed = _image(coat, position=0, status=ProductImage.Status.FAILED)
+    second = make_image(plain, position=2, status=ProductImage.Status.READY)
+    first = make_image(plain, position=1, status=ProductImage.Status.READY)
+    pending = make_image(plain, position=0, status=ProductImage.Status.PENDING)
+    failed = make_image(coat, position=0, status=ProductImage.Status.FAILED)
 
     customer = queries.images_by_product([plain.id, coat.id], staff=False)
     assert customer == {plain.id: [first, second]}
@@ -195,8 +181,8 @@ def test_another_shops_products_are_never_read(catalog):
 def test_products_by_ids_follow_visibility_with_their_images(catalog):
     every = {product.slug: product.id for product in Product.all_objects.all()}
     plain = Product.objects.get(slug="plain")
-    ready = _image(plain, position=1, status=ProductImage.Status.READY)
-    pending = _image(plain, position=2, status=ProductImage.Status.PENDING)
+    ready = make_image(plain, position=1, status=ProductImage.Status.READY)
+    pending = make_image(plain, position=2, status=ProductImage.Status.PENDING)
     customer = queries.products_by_ids(list(every.values()), staff=False)
     staff = queries.products_by_ids(list(every.values()), staff=True)
     visible = {row["slug"] for row in customer.values()}

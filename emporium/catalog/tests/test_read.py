@@ -12,7 +12,7 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from emporium.catalog import services
-from emporium.catalog.models import Category, Product, ProductSlugRedirect
+from emporium.catalog.models import Category, Product, ProductImage, ProductSlugRedirect
 from emporium.core import response_cache
 from emporium.core.context import tenant_context
 from emporium.inventory.models import Stock
@@ -50,6 +50,21 @@ def make_product(slug=None, *, price="10.00", quantity=None, **fields):
     if quantity is not None:
         Stock.objects.create(product=product, quantity=quantity)
     return product
+
+
+def make_image(product, *, position, status):
+    """An image row of `product` (no file: for reads of the image metadata)."""
+    return ProductImage.objects.create(
+        product=product,
+        position=position,
+        content_type="image/png",
+        size=10,
+        width=1,
+        height=1,
+        checksum_sha256="0" * 64,
+        file_path=f"products/{product.slug}/{position}.png",
+        status=status,
+    )
 
 
 def slugs(response):

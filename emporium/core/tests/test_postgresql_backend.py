@@ -7,13 +7,15 @@ import time
 import pytest
 from django.db import connection, connections
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's check"),
+]
 
 
 @pytest.fixture
 def other():
-    if connection.vendor != "postgresql":
-        pytest.skip("the PostgreSQL backend's own check")
     wrapper = connections.create_connection("default")
     wrapper.ensure_connection()
     yield wrapper
@@ -42,9 +44,7 @@ def test_a_connection_the_server_closed_is_not_usable(other):
     assert not other.is_usable()
 
 
-def test_a_request_after_the_server_closed_the_connection_succeeds(client, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("the PostgreSQL backend's own check")
+def test_a_request_after_the_server_closed_the_connection_succeeds(client):
     connection.ensure_connection()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
