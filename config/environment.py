@@ -117,6 +117,8 @@ class EnvironmentSettings(BaseSettings):
     s3_signed_url_ttl: int = Field(default=900, gt=0, le=604_800)
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
+    # Megabytes of cached pages each web process also keeps in memory (Redis only; 0: off).
+    response_cache_memory_mb: int = Field(default=64, ge=0)
     # CSV imports above this many bytes run as a background job.
     catalog_import_sync_max_bytes: int = Field(default=1_000_000, gt=0)
     default_from_email: str = "Emporium <no-reply@localhost>"

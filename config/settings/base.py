@@ -164,6 +164,9 @@ else:
         }
     }
 
+# Anonymous pages each process also keeps in memory, on Redis only (emporium/core/page_memory.py).
+RESPONSE_CACHE_MEMORY_BYTES = ENV.response_cache_memory_mb * 1024 * 1024
+
 
 # --- Celery: RabbitMQ/Redis when BROKER_URL is set, a file-system transport in var/ otherwise ---
 CELERY_BROKER_URL = ENV.broker_url or "filesystem://localhost/"

@@ -21,7 +21,7 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.cache.backends import redis as django_redis
@@ -48,16 +48,18 @@ class RedisCacheClient(django_redis.RedisCacheClient):
         return client
 
 
-# KEYS: the counters (one per ARGV timeout), then the keys to read. Returns {counts, values}.
+# KEYS: the counters, then the keys to read; ARGV: a timeout and an amount per counter.
+# Returns {counts, values}.
 _INCR_COUNTERS_GET_MANY = """
 local counts = {}
-for i = 1, #ARGV do
-  redis.call('SET', KEYS[i], 0, 'NX', 'EX', ARGV[i])
-  counts[i] = redis.call('INCR', KEYS[i])
+local counters = #ARGV / 2
+for i = 1, counters do
+  redis.call('SET', KEYS[i], 0, 'NX', 'EX', ARGV[2 * i - 1])
+  counts[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i])
 end
 local values = {}
-if #KEYS > #ARGV then
-  values = redis.call('MGET', unpack(KEYS, #ARGV + 1))
+if #KEYS > counters then
+  values = redis.call('MGET', unpack(KEYS, counters + 1))
 end
 return {counts, values}
 """
@@ -66,6 +68,16 @@ return {counts, values}
 _INCR_COUNTERS_GET_MANY_SHA = hashlib.sha1(  # noqa: S324  # nosec B324 (Redis names scripts by SHA-1)
     _INCR_COUNTERS_GET_MANY.encode()
 ).hexdigest()
+
+
+# What a process keeps derived from the cache (pages in memory, leased rate-limit slots).
+_ON_CLEAR: list[Callable[[], None]] = []
+
+
+def on_clear(forget: Callable[[], None]) -> None:
+    """Have `RedisCache.clear()` also call `forget()`, which drops what this process keeps
+    derived from the cache."""
+    _ON_CLEAR.append(forget)
 
 
 class _ThreadConnection(threading.local):
@@ -121,15 +133,24 @@ class RedisCache(django_redis.RedisCache):
         return int(value)
 
     def incr_counters_get_many(
-        self, counters: Sequence[tuple[str, int]], keys: Sequence[str]
+        self,
+        counters: Sequence[tuple[str, int]],
+        keys: Sequence[str],
+        *,
+        amounts: Sequence[int] | None = None,
     ) -> tuple[list[int], dict[str, Any]]:
-        """`incr_counter` for each (key, timeout) and `get_many(keys)`: one atomic round trip
-        (a server-side script: one reply to parse instead of a MULTI block's five)."""
+        """`incr_counter` for each (key, timeout) (adding `amounts`, one each by default) and
+        `get_many(keys)`: one atomic round trip (a server-side script: one reply to parse
+        instead of a MULTI block's five)."""
         counter_keys = [self.make_and_validate_key(key) for key, _timeout in counters]
         full_keys = {self.make_and_validate_key(key): key for key in keys}
-        counts, values = self._run_script(
-            [*counter_keys, *full_keys], [timeout for _key, timeout in counters]
-        )
+        steps = [1] * len(counters) if amounts is None else list(amounts)
+        arguments = [
+            value
+            for (_key, timeout), amount in zip(counters, steps, strict=True)
+            for value in (timeout, amount)
+        ]
+        counts, values = self._run_script([*counter_keys, *full_keys], arguments)
         serializer = self._cache._serializer  # type: ignore[attr-defined]
         found = {
             full_keys[full_key]: serializer.loads(value)
@@ -150,6 +171,29 @@ class RedisCache(django_redis.RedisCache):
         data = self._cache._serializer.dumps(value)  # type: ignore[attr-defined]
         expiry = () if backend_timeout is None else ("EX", int(backend_timeout))
         self._execute(("SET", full_key, data, *expiry))
+
+    def set_many_and_publish(self, values: dict[str, Any], channel: str, message: str) -> None:
+        """Store `values` without expiry and publish `message` on `channel`, atomically (MULTI):
+        subscribers hear of changes in the order they were made."""
+        client = self._cache.get_client(write=True)
+        serializer = self._cache._serializer  # type: ignore[attr-defined]
+        with client.pipeline(transaction=True) as pipe:
+            for key, value in values.items():
+                pipe.set(self.make_and_validate_key(key), serializer.dumps(value))
+            pipe.publish(self.channel(channel), message)
+            pipe.execute()
+
+    def channel(self, name: str) -> str:
+        """The pub/sub channel `name` of this cache: channels are shared by every database of a
+        server, so the name carries the database number and the key prefix."""
+        pool = self._cache._get_connection_pool(True)  # type: ignore[attr-defined]
+        return f"{pool.connection_kwargs.get('db', 0)}:{self.make_key(name)}"
+
+    def clear(self) -> None:
+        """Empty the cache, and what this process keeps of it (see `on_clear`)."""
+        super().clear()
+        for forget in _ON_CLEAR:
+            forget()
 
     def _run_script(self, keys: list[str], args: list[int]) -> Any:
         """`_INCR_COUNTERS_GET_MANY`, loaded on first use and again after a server restart."""

@@ -9,13 +9,23 @@ Counters live in the Django cache (Redis, or the database table every local proc
 one key per scope, caller and window; windows are aligned to multiples of the period, so the
 reset time is exact and every process agrees on it. Counters are only ever changed by atomic
 increments, never by reading and writing back a value.
+
+Anonymous API reads on Redis (`count_and_read`, `count_from_lease`) take their counts in
+leases: a process adds a few to the counter at once and hands those slots out to the next
+requests of the same caller without asking Redis again. A lease is a share of what is left of
+the limit (`LEASE_SHARE`), at most `LEASE_MAX`, and a single slot while the caller's count is
+unknown or near the limit, so a limit is never exceeded and small limits stay exact. Slots a
+process leased and did not use before the window ended are lost: a caller who spreads requests
+over many processes may be refused a few requests early, never late.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +37,9 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.db import DatabaseCache
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import DatabaseError, connections, router, transaction
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -36,7 +48,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from emporium.core.cache_backends import RedisCache
+from emporium.core.cache_backends import RedisCache, on_clear
 from emporium.core.callers import caller_key, client_ip
 from emporium.core.logging import get_logger
 
@@ -51,6 +63,11 @@ EXEMPT_PATH_PREFIXES = ("/health/", "/api/schema/", "/api/docs/", "/api/redoc/")
 # A counter outlives its window a little, so processes with slightly skewed clocks still share it.
 KEY_TIMEOUT_MARGIN_SECONDS = 30
 _INCREMENT_ATTEMPTS = 3
+# A lease takes at most 1/LEASE_SHARE of what remains of a limit, and at most LEASE_MAX slots.
+LEASE_SHARE = 20
+LEASE_MAX = 50
+# Callers whose leases a process remembers (the oldest are forgotten first).
+LEASE_CALLERS = 10_000
 _STATE_ATTRIBUTE = "rate_limit_window"
 _COUNTED_ATTRIBUTE = "rate_limit_counted"
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -200,10 +217,85 @@ def apply_rate_limits(
     return [counted[counter.key] for counter in counters]
 
 
+class _Leases:
+    """The counter slots this process took ahead, by counter key: [next, last, seen], where
+    slots next..last are this process's to hand out and `seen` was the counter's value when
+    they were taken."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[str, list[int]] = {}
+        self._pid = os.getpid()
+
+    def take(self, key: str) -> int | None:
+        """The next leased slot of the counter (the request's count), or None when none is left."""
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is None or slots[0] > slots[1] or self._pid != os.getpid():
+                return None
+            slots[0] += 1
+            return slots[0] - 1
+
+    def size(self, key: str, limit: int) -> int:
+        """How many slots to take at the next increment of the counter."""
+        slots = self._slots.get(key)
+        if slots is None:
+            return 1  # the count is unknown: it may be close to the limit
+        return max(1, min(LEASE_MAX, (limit - slots[2]) // LEASE_SHARE))
+
+    def taken(self, key: str, total: int, amount: int, limit: int) -> int:
+        """Record that adding `amount` brought the counter to `total`; the request's count (the
+        first slot). The others, up to the limit, are leased."""
+        first = total - amount + 1
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child must not reuse its parent's slots
+                self._slots.clear()
+                self._pid = os.getpid()
+            self._slots.pop(key, None)
+            self._slots[key] = [first + 1, min(total, limit), total]
+            while len(self._slots) > LEASE_CALLERS:
+                del self._slots[next(iter(self._slots))]
+        return first
+
+    def forget(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+
+_LEASES = _Leases()
+on_clear(_LEASES.forget)
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **_: Any) -> None:
+    if setting in {"CACHES", "RATE_LIMITS"}:
+        _LEASES.forget()
+
+
+def count_from_lease(request: HttpRequest) -> bool:
+    """Count an anonymous request against a slot this process leased, with no round trip (see
+    the module docstring); False when no slot is left, and `count_and_read` must count it."""
+    if is_exempt(request):
+        return False
+    at = now()
+    counters = _counters(request, scope=None, credential_accepted=False, at=at)
+    if len(counters) != 1:
+        return False
+    counter = counters[0]
+    used = _LEASES.take(counter.key)
+    if used is None:
+        return False
+    window = Window(counter.scope, counter.rate, used, counter.ends_at, at)
+    setattr(request, _COUNTED_ATTRIBUTE, {counter.key: window})
+    setattr(request, _STATE_ATTRIBUTE, window)  # a leased slot is within the limit
+    return True
+
+
 def count_and_read(
     request: HttpRequest, keys: Sequence[str]
 ) -> tuple[HttpResponse | None, dict[str, Any]]:
-    """`limit_request`, and the cache entries under `keys`: in one round trip on Redis.
+    """`limit_request`, and the cache entries under `keys`: in one round trip on Redis, where
+    counters are counted from this process's leases or take a new lease.
 
     For the server's response cache, which must count every anonymous API request and read a
     page and its generations for it. The counters are remembered on the request, so the view's
@@ -215,19 +307,26 @@ def count_and_read(
         return refused, cache.get_many(list(keys))
     at = now()
     counters = _counters(request, scope=None, credential_accepted=False, at=at)
+    counted: dict[str, Window] = {}
+    for counter in counters:
+        used = _LEASES.take(counter.key)
+        if used is not None:
+            counted[counter.key] = Window(counter.scope, counter.rate, used, counter.ends_at, at)
+    pending = [counter for counter in counters if counter.key not in counted]
+    amounts = [_LEASES.size(counter.key, counter.rate.limit) for counter in pending]
     try:
-        counts, found = cache.incr_counters_get_many(
-            [(counter.key, counter.timeout) for counter in counters], keys
+        totals, found = cache.incr_counters_get_many(
+            [(counter.key, counter.timeout) for counter in pending], keys, amounts=amounts
         )
     except (RedisError, OSError) as error:
         logger.warning("rate_limit_unavailable", error=repr(error))
         setattr(request, _STATE_ATTRIBUTE, None)
         return None, {}
-    windows = [
-        Window(counter.scope, counter.rate, used, counter.ends_at, at)
-        for counter, used in zip(counters, counts, strict=True)
-    ]
-    setattr(request, _COUNTED_ATTRIBUTE, {c.key: w for c, w in zip(counters, windows, strict=True)})
+    for counter, total, amount in zip(pending, totals, amounts, strict=True):
+        used = _LEASES.taken(counter.key, total, amount, counter.rate.limit)
+        counted[counter.key] = Window(counter.scope, counter.rate, used, counter.ends_at, at)
+    windows = [counted[counter.key] for counter in counters]
+    setattr(request, _COUNTED_ATTRIBUTE, counted)
     return _refusal(request, windows), found
 
 

@@ -37,9 +37,11 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from emporium.core import page_memory
+from emporium.core.cache_backends import RedisCache
 from emporium.core.caching import apply_cache_headers, is_user_specific
 from emporium.core.context import get_current_tenant_id
-from emporium.core.ratelimit import count_and_read
+from emporium.core.ratelimit import count_and_read, count_from_lease
 
 KEY_PREFIX = "rc"
 DEFAULT_TIMEOUT = 300
@@ -169,8 +171,14 @@ def bump(tenant_id: UUID, namespaces: Iterable[str]) -> None:
     """Invalidate every cached page of the shop that depends on these namespaces."""
     # A fresh clock value rather than incr(): works on every backend, even after eviction.
     values = {_generation_key(tenant_id, ns): time.time_ns() for ns in namespaces}
-    cache.set_many(values, timeout=None)
+    if isinstance(cache, RedisCache):  # processes keeping pages in memory hear of it
+        cache.set_many_and_publish(values, page_memory.CHANNEL, page_memory.encode(values))
+    else:
+        cache.set_many(values, timeout=None)
     _remember(values)
+    memory = page_memory.current()
+    if memory is not None:
+        memory.changed(values)
 
 
 def purge(tenant_id: UUID, scope: str) -> tuple[str, ...]:
@@ -426,13 +434,24 @@ class CachedPageMiddleware:
     def _answer(self, request: HttpRequest, tenant_id: UUID) -> HttpResponseBase:
         now = timezone.now()
         key = page_key_for(tenant_id, request)
+        memory = page_memory.current()
+        if memory is not None:
+            # The page in this process's memory, the request counted from a leased slot: no
+            # round trip at all (see `page_memory` and `ratelimit`).
+            kept = memory.page(key, now.timestamp())
+            if kept is not None and count_from_lease(request):
+                return _replay(request, kept, now, "HIT")
         # Counting the request and reading the page with its generations: one round trip. On a
         # miss the view's throttle knows the request is counted, and the view's own lookups
         # are answered from the request memo.
-        keys = [key, *_generation_keys(tenant_id)]
+        generation_keys = _generation_keys(tenant_id)
+        keys = [key, *generation_keys]
         keys += [extra for prefetch in _PREFETCH for extra in prefetch(request, tenant_id)]
+        mark = None if memory is None else memory.mark()
         refused, found = count_and_read(request, keys)
         _remember_reads(keys, found)
+        if memory is not None:
+            memory.learn(mark, {gen_key: found.get(gen_key) for gen_key in generation_keys})
         if refused is not None:
             return refused
         status = "HIT"
@@ -444,6 +463,12 @@ class CachedPageMiddleware:
             status = "MISS"
             expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
             set_until(key, entry, expires_at=expires_at, now=now)
+        if memory is not None:
+            built_from = tuple(
+                (_generation_key(tenant_id, namespace), int(generation))
+                for namespace, generation in entry["generation"].items()
+            )
+            memory.keep(key, entry, built_from)
         return _replay(request, entry, now, status)
 
 
