@@ -262,7 +262,9 @@ def _rows_with_images(
 ) -> list[dict[str, Any]]:
     """The rows of the `products` statement, in `order_by` order (`page.` columns), each with
     the `images` the caller may see in display order: one statement, a product row repeated
-    once per image."""
+    once per image. Each row's `source` holds the raw column values it was loaded from (the
+    product's, then each image's): equal sources load equal rows, so it keys memos of what is
+    derived from a row alone."""
     visible = "" if staff else " AND i.status = %s"
     sql = (
         f"SELECT page.*, {_IMAGE_SELECT} FROM ({products}) page"  # noqa: S608  # nosec B608
@@ -283,8 +285,10 @@ def _rows_with_images(
                 last_id = values[0]
                 row = dict(zip(_ROW_KEYS, _PRODUCT_ROW.convert(values[:width], db), strict=True))
                 row["images"] = []
+                row["source"] = (tuple(values[:width]),)
                 rows.append(row)
             if values[width] is not None:  # the image id: None when the product has none
                 image_values = _IMAGE_ROW.convert(values[width:], db)
                 rows[-1]["images"].append(ProductImage.from_db(db.alias, image_names, image_values))
+                rows[-1]["source"] += (tuple(values[width:]),)
     return rows

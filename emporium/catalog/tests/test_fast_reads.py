@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from emporium.catalog.api import read
+from emporium.catalog.models import Product, ProductImage
 from emporium.catalog.services import product_update
 from emporium.catalog.tests.test_read import make_category, make_image, make_product
 from emporium.core import response_cache
@@ -117,6 +118,29 @@ def test_readers_answer_exactly_as_the_views(client, catalog, monkeypatch, versi
     hit = client.get(url)
     assert hit["X-Cache"] == "HIT"
     assert hit.content == expected.content
+
+
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        ({"name": "Tunnel Tent"}, b'"name":"Tunnel Tent"'),
+        ({"attributes": {"colour": "green", "sizes": [2, 4]}}, b'"sizes":[2,4]'),
+        ({"rating_count": 7}, b'"rating_count":7'),
+    ],
+)
+def test_remembered_product_bodies_follow_every_column(client, catalog, change, shown):
+    """Rendered bodies are remembered by the raw row: a product changed behind the cache's back
+    (no invalidation, only a cleared cache) is rendered anew, as the view renders it."""
+    for url in ("/api/v1/products/", "/api/v2/products/alpine-tent/"):
+        _answer(client, url, readers=True)
+    Product.objects.filter(slug="alpine-tent").update(**change)
+    ProductImage.objects.filter(product__slug="alpine-tent", position=1).update(alt_text="Side")
+    for url in ("/api/v1/products/", "/api/v2/products/alpine-tent/"):
+        expected = _answer(client, url, readers=False)
+        fast = _answer(client, url, readers=True)
+        assert _comparable(fast) == _comparable(expected)
+        assert b'"alt_text":"Side"' in fast.content
+        assert shown in fast.content
 
 
 @pytest.mark.parametrize("accept", ["", "*/*", "application/json", "application/*"])
