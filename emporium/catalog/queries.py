@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.core.context import require_current_tenant_id
+from emporium.core.memo import BoundedMemo
 from emporium.core.sql import RowConverter, database, db_uuid
 from emporium.inventory.models import Stock
 
@@ -89,6 +90,9 @@ _PRODUCT_ROW = RowConverter(
     ]
 )
 _IMAGE_ROW = RowConverter(_IMAGE_FIELDS)
+# Converted product columns by their raw values (a page's products are mostly ones converted
+# before): rows are read, never changed, so their values may be shared.
+_CONVERTED: BoundedMemo[list[Any]] = BoundedMemo(5_000)
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,7 @@ def _rows_with_images(
     the `images` the caller may see in display order: one statement, a product row repeated
     once per image. Each row's `source` holds the raw column values it was loaded from (the
     product's, then each image's): equal sources load equal rows, so it keys memos of what is
-    derived from a row alone."""
+    derived from a row alone, such as the conversion itself (`_CONVERTED`)."""
     visible = "" if staff else " AND i.status = %s"
     sql = (
         f"SELECT page.*, {_IMAGE_SELECT} FROM ({products}) page"  # noqa: S608  # nosec B608
@@ -283,9 +287,14 @@ def _rows_with_images(
         for values in cursor.fetchall():
             if values[0] != last_id:  # the product's first row
                 last_id = values[0]
-                row = dict(zip(_ROW_KEYS, _PRODUCT_ROW.convert(values[:width], db), strict=True))
+                source = tuple(values[:width])
+                converted = _CONVERTED.get(source)
+                if converted is None:
+                    converted = _PRODUCT_ROW.convert(source, db)
+                    _CONVERTED.put(source, converted)
+                row = dict(zip(_ROW_KEYS, converted, strict=True))
                 row["images"] = []
-                row["source"] = (tuple(values[:width]),)
+                row["source"] = (source,)
                 rows.append(row)
             if values[width] is not None:  # the image id: None when the product has none
                 image_values = _IMAGE_ROW.convert(values[width:], db)

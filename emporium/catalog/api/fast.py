@@ -16,8 +16,7 @@ the whole page would give (JSON rendering is compositional).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -36,37 +35,16 @@ from emporium.catalog.api import read
 from emporium.catalog.serializers import product_body
 from emporium.core import response_cache
 from emporium.core.caching import newest, seed_etag
+from emporium.core.memo import BoundedMemo
 
 JSON = "application/json"
 _RENDERER = JSONRenderer()
 # Rendered product bodies remembered per process (the oldest are forgotten first).
-REMEMBERED_BODIES = 10_000
+REMEMBERED_BODIES = 5_000
 _EMPTY_RESULTS = b'"results":[]'
 
 
-class _Bodies:
-    """Rendered product bodies by what they were rendered from (see the module docstring)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._bodies: dict[Hashable, bytes] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> bytes | None:
-        return self._bodies.get(key)
-
-    def put(self, key: Hashable, body: bytes) -> None:
-        with self._lock:
-            self._bodies[key] = body
-            while len(self._bodies) > self._size:
-                del self._bodies[next(iter(self._bodies))]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._bodies.clear()
-
-
-_BODIES = _Bodies(REMEMBERED_BODIES)
+_BODIES: BoundedMemo[bytes] = BoundedMemo(REMEMBERED_BODIES)
 
 
 @receiver(setting_changed)
