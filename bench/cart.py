@@ -207,7 +207,8 @@ def delete_carts(tokens: list[str]) -> int:
 
 
 def main() -> int:
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMITS": RATE_LIMITS}
+    # DEBUG off, as in production (the dev profile turns it on: every query is then recorded).
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMITS": RATE_LIMITS, "DEBUG": "false"}
     subprocess.run([sys.executable, "manage.py", "bootstrap", "--no-admin"], cwd=ROOT, check=True)
     os.environ["RATE_LIMITS"] = RATE_LIMITS
     product_ids = prepare_products()

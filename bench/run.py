@@ -137,7 +137,13 @@ def main() -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     # The load comes from one address: lift the per-address rate limit for the server measured.
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMITS": "anon=100000000/min"}
+    # DEBUG off, as in production (the dev profile turns it on: every query is then recorded).
+    env = {
+        **os.environ,
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMITS": "anon=100000000/min",
+        "DEBUG": "false",
+    }
     subprocess.run([sys.executable, "manage.py", "bootstrap", "--no-admin"], cwd=ROOT, check=True)
     # Started exactly as `make run` and production start it.
     server = subprocess.Popen(

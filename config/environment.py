@@ -102,6 +102,8 @@ class EnvironmentSettings(BaseSettings):
 
     database_url: str | None = None
     database_conn_max_age: int = Field(default=60, ge=0)
+    # The hottest reads use server-side prepared statements (off for poolers before PgBouncer 1.21).
+    database_prepared_statements: bool = True
     redis_url: str | None = None
     broker_url: str | None = None
     mongodb_uri: str | None = None

@@ -145,6 +145,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 
+# The hottest catalog reads are prepared on PostgreSQL (emporium/core/postgresql/base.py).
+DATABASE_PREPARED_STATEMENTS = ENV.database_prepared_statements
+
+
 # --- Cache: Redis when REDIS_URL is set, a database table every local process shares otherwise --
 if ENV.redis_url:
     CACHES = {

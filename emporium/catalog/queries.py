@@ -27,7 +27,7 @@ from django.utils import timezone
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.core.context import require_current_tenant_id
 from emporium.core.memo import BoundedMemo
-from emporium.core.sql import RowConverter, database, db_uuid
+from emporium.core.sql import RowConverter, database, db_uuid, hot_cursor
 from emporium.inventory.models import Stock
 
 # ORDER BY per `selectors.PRODUCT_ORDERINGS` key (the id tie-breaker keeps pages stable).
@@ -253,7 +253,7 @@ def _cursor() -> Any:
     own compiled loader (Django's pure-Python one costs a few microseconds per value, which a
     page of 100 products with four timestamps each feels). Values are the same instants, in
     UTC."""
-    cursor = connection.cursor()
+    cursor = hot_cursor()
     if connection.vendor == "postgresql":
         loader = psycopg.adapters.get_loader(_TIMESTAMPTZ, psycopg.pq.Format.TEXT)
         if loader is not None:

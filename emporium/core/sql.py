@@ -21,6 +21,14 @@ def database() -> BaseDatabaseWrapper:
     return connections[DEFAULT_DB_ALIAS]
 
 
+def hot_cursor(db: BaseDatabaseWrapper | None = None) -> Any:
+    """A cursor for the hottest hand-written reads: prepared on the server where the backend
+    can (`emporium.core.postgresql`), else a plain one."""
+    db = db or database()
+    prepared = getattr(db, "prepared_cursor", None)
+    return db.cursor() if prepared is None else prepared()
+
+
 def db_uuid(value: UUID, db: BaseDatabaseWrapper | None = None) -> Any:
     """A UUID as the database stores it (native on PostgreSQL, hex text on SQLite)."""
     return _UUID.get_db_prep_value(value, db or database())
