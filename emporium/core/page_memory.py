@@ -203,19 +203,23 @@ class PageMemory:
         return connection
 
     def _receive(self, connection: Any) -> None:
-        pinged_at = time.monotonic()
+        pinged_at = self._heard_at  # no ping waiting for its answer
         while not self._stop.is_set():
-            if time.monotonic() - self._heard_at >= SILENCE_LIMIT:
-                raise TimeoutError(f"no word from Redis for {SILENCE_LIMIT} s")
-            if time.monotonic() - pinged_at >= PING_INTERVAL:
-                connection.send_command("PING")
-                pinged_at = time.monotonic()
-            if not connection.can_read(timeout=PING_INTERVAL / 4):
+            # What arrived first: a thread kept waiting for the interpreter (busy request
+            # threads) finds the answers to its pings here, and must not take its own delay
+            # for the server's silence.
+            if connection.can_read(timeout=PING_INTERVAL / 4):
+                reply = connection.read_response(push_request=True)
+                self._heard_at = time.monotonic()
+                if isinstance(reply, list) and reply[0] == b"message":
+                    self._hear(reply[2].decode())
                 continue
-            reply = connection.read_response(push_request=True)
-            self._heard_at = time.monotonic()
-            if isinstance(reply, list) and reply[0] == b"message":
-                self._hear(reply[2].decode())
+            now = time.monotonic()
+            if pinged_at > self._heard_at and now - pinged_at >= SILENCE_LIMIT:
+                raise TimeoutError(f"no answer from Redis for {SILENCE_LIMIT} s")
+            if now - pinged_at >= PING_INTERVAL and pinged_at <= self._heard_at:
+                connection.send_command("PING")
+                pinged_at = now
 
     def _hear(self, message: str) -> None:
         values = {}

@@ -81,3 +81,38 @@ def test_the_oldest_pages_go_first_when_memory_is_full(memory):
     ]
     memory.keep("huge", {**page(7), "body": b"x" * 10_000}, ((GENERATION, 7),))
     assert memory.page("huge", time.time()) is None  # larger than the whole budget: not kept
+
+
+class _SlowToRead:
+    """A subscribed connection whose reader thread is kept waiting longer than the silence
+    limit each time (as busy request threads can keep it from the interpreter), while Redis
+    answers every ping at once."""
+
+    def __init__(self, stop, rounds):
+        self.pending = []
+        self.pings = 0
+        self.stop, self.rounds = stop, rounds
+
+    def send_command(self, *command):
+        self.pings += 1
+        self.pending.append(b"PONG")
+
+    def can_read(self, timeout):
+        time.sleep(0.2)
+        self.rounds -= 1
+        if self.rounds <= 0:
+            self.stop.set()
+        return bool(self.pending)
+
+    def read_response(self, **options):
+        return self.pending.pop(0)
+
+
+def test_a_listener_kept_waiting_does_not_take_its_delay_for_silence(monkeypatch):
+    monkeypatch.setattr("emporium.core.page_memory.SILENCE_LIMIT", 0.1)
+    monkeypatch.setattr("emporium.core.page_memory.PING_INTERVAL", 0.05)
+    memory = PageMemory(RedisCache("redis://127.0.0.1:1/0", {}), max_bytes=1)
+    memory._heard_at = time.monotonic()
+    connection = _SlowToRead(memory._stop, rounds=10)
+    memory._receive(connection)  # returns when stopped; raised TimeoutError before the fix
+    assert connection.pings >= 3
