@@ -1,5 +1,6 @@
 """HTTP benchmarks: each endpoint's throughput and latency as a ratio of a trivial baseline
-endpoint measured in the same run on the same server (machines here are noisy; ratios are not).
+endpoint measured in the same run on the same server, before and after the endpoint (machines
+here are noisy; ratios much less so).
 
     make bench                      # embedded defaults (SQLite)
     DATABASE_URL=postgresql://... make bench
@@ -133,6 +134,13 @@ async def _measure_httpx(base: str, path: str) -> dict[str, float]:
     }
 
 
+def _print_row(name: str, path: str, figures: dict[str, float], ratio: float) -> None:
+    print(
+        f"{name:<28}{figures['rps']:>10.0f}{figures['p50']:>10.1f}{figures['p95']:>10.1f}"
+        f"{figures['p99']:>10.1f}{ratio:>26.2f}   {path}"
+    )
+
+
 def main() -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -172,20 +180,17 @@ def main() -> int:
             if product or "{product}" not in path
         ]
         print(f"load: {'wrk' if WRK else 'httpx'}, concurrency {CONCURRENCY}")
-        # The baseline is measured again right before each endpoint and the ratio taken against
-        # that neighbour: on a shared machine, throughput drifts over the minutes a run takes.
+        # The baseline is measured before and after each endpoint and the ratio taken against
+        # the mean of the two: on a shared machine, throughput drifts over the minutes a run
+        # takes, and the baseline itself swings from one measurement to the next.
+        baseline = _measure(base, BASELINE)
+        _print_row("  baseline", BASELINE, baseline, 1.0)
         for name, path in targets:
-            baseline = _measure(base, BASELINE)
             result = _measure(base, path)
-            ratio = result["rps"] / baseline["rps"]
-            print(
-                f"{'  baseline':<28}{baseline['rps']:>10.0f}{baseline['p50']:>10.1f}"
-                f"{baseline['p95']:>10.1f}{baseline['p99']:>10.1f}{1:>26.2f}   {BASELINE}"
-            )
-            print(
-                f"{name:<28}{result['rps']:>10.0f}{result['p50']:>10.1f}{result['p95']:>10.1f}"
-                f"{result['p99']:>10.1f}{ratio:>26.2f}   {path}"
-            )
+            after = _measure(base, BASELINE)
+            _print_row(name, path, result, result["rps"] / ((baseline["rps"] + after["rps"]) / 2))
+            _print_row("  baseline", BASELINE, after, 1.0)
+            baseline = after
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
