@@ -10,6 +10,7 @@ here are noisy; ratios much less so).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -50,17 +53,25 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 # and flatter the ratios. Its Lua hooks number each request and report p50/p95/p99.
 WRK = shutil.which("wrk")
 WRK_SCRIPT = r"""
-local counter = 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+counter = 0
+hits = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", (string.gsub(template, "{n}", tostring(counter))))
+  return wrk.format("GET", (string.gsub(template, "{n}", run .. "." .. tostring(counter))))
+end
+response = function(status, headers, body)
+  if headers["x-cache"] == "HIT" then hits = hits + 1 end
 end
 done = function(summary, latency, requests)
   local errors = summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout
-  io.write(string.format("RESULT %f %f %f %f %d\n", summary.requests / (summary.duration / 1e6),
+  local cached = 0
+  for _, thread in ipairs(threads) do cached = cached + thread:get("hits") end
+  io.write(string.format("RESULT %f %f %f %f %d %d\n", summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
-    errors))
+    errors, cached))
 end
 """
 
@@ -81,11 +92,12 @@ def _measure_wrk(base: str, path: str) -> dict[str, float]:
 
 def wrk_measure(base: str, lua: str, *, label: str) -> dict[str, float]:
     """Run wrk twice against `base` with the Lua script `lua` (which must print the RESULT
-    line, as WRK_SCRIPT's `done` does); the figures of the second run."""
+    line, as WRK_SCRIPT's `done` does); the figures of the second run. Each run's `run` is a
+    token of its own, so numbered requests (`{n}`) of one run never repeat another's."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(lua)
     try:
         for _ in range(2):  # the first run warms connections, caches and the database
+            script.write_text(f"run = {json.dumps(uuid.uuid4().hex)}\n" + lua)
             output = subprocess.run(
                 [
                     *(str(WRK), "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--timeout", "30s"),
@@ -98,14 +110,16 @@ def wrk_measure(base: str, lua: str, *, label: str) -> dict[str, float]:
     finally:
         script.unlink()
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    rps, p50, p95, p99, errors = (float(value) for value in line.split()[1:])
+    rps, p50, p95, p99, errors, *cached = (float(value) for value in line.split()[1:])
     if errors:
         raise RuntimeError(f"{label}: {errors:.0f} failed requests")
-    return {"rps": rps, "p50": p50, "p95": p95, "p99": p99}
+    return {"rps": rps, "p50": p50, "p95": p95, "p99": p99, "hits": cached[0] if cached else 0}
 
 
 async def _measure_httpx(base: str, path: str) -> dict[str, float]:
     latencies: list[float] = []
+    cached: list[bool] = []
+    run = uuid.uuid4().hex  # numbered requests never repeat an earlier run's
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(REQUESTS):
         queue.put_nowait(i)
@@ -114,14 +128,15 @@ async def _measure_httpx(base: str, path: str) -> dict[str, float]:
         while not queue.empty():
             number = queue.get_nowait()
             started = time.perf_counter()
-            response = await client.get(path.replace("{n}", str(number)))
+            response = await client.get(path.replace("{n}", f"{run}.{number}"))
             response.raise_for_status()
+            cached.append(response.headers.get("X-Cache") == "HIT")
             latencies.append(time.perf_counter() - started)
 
     limits = httpx.Limits(max_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
         for number in range(50):  # warm-up
-            await client.get(path.replace("{n}", f"warm-{number}"))
+            await client.get(path.replace("{n}", f"{run}.warm-{number}"))
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
         elapsed = time.perf_counter() - started
@@ -131,6 +146,7 @@ async def _measure_httpx(base: str, path: str) -> dict[str, float]:
         "p50": quantiles[49] * 1000,
         "p95": quantiles[94] * 1000,
         "p99": quantiles[98] * 1000,
+        "hits": sum(cached),
     }
 
 
@@ -141,23 +157,17 @@ def _print_row(name: str, path: str, figures: dict[str, float], ratio: float) ->
     )
 
 
-def main() -> int:
+@contextlib.contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """Start the server exactly as `make run` and production start it (`scripts/serve.sh`, its
+    default processes x threads unless WEB_WORKERS / WEB_THREADS are set) and yield its base URL
+    once it answers; stop it afterwards."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    # The load comes from one address: lift the per-address rate limit for the server measured.
-    # DEBUG off, as in production (the dev profile turns it on: every query is then recorded).
-    env = {
-        **os.environ,
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMITS": "anon=100000000/min",
-        "DEBUG": "false",
-    }
-    subprocess.run([sys.executable, "manage.py", "bootstrap", "--no-admin"], cwd=ROOT, check=True)
-    # Started exactly as `make run` and production start it.
     server = subprocess.Popen(
         ["scripts/serve.sh"],
         cwd=ROOT,
-        env={**env, "EMPORIUM_PORT": str(port), "WEB_WORKERS": "1"},
+        env={**env, "EMPORIUM_PORT": str(port)},
         start_new_session=True,
     )
     try:
@@ -168,6 +178,25 @@ def main() -> int:
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
+        workers = env.get("WEB_WORKERS") or str(len(os.sched_getaffinity(0)))
+        print(f"server: {workers} processes x {env.get('WEB_THREADS') or 2} threads")
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def main() -> int:
+    # The load comes from one address: lift the per-address rate limit for the server measured.
+    # DEBUG off, as in production (the dev profile turns it on: every query is then recorded).
+    env = {
+        **os.environ,
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMITS": "anon=100000000/min",
+        "DEBUG": "false",
+    }
+    subprocess.run([sys.executable, "manage.py", "bootstrap", "--no-admin"], cwd=ROOT, check=True)
+    with serving(env) as base:
         print(
             f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
             f"{'throughput vs baseline':>26}   path"
@@ -187,13 +216,12 @@ def main() -> int:
         _print_row("  baseline", BASELINE, baseline, 1.0)
         for name, path in targets:
             result = _measure(base, path)
+            if "{n}" in path and result["hits"]:
+                raise RuntimeError(f"{name}: {result['hits']:.0f} answers came from the cache")
             after = _measure(base, BASELINE)
             _print_row(name, path, result, result["rps"] / ((baseline["rps"] + after["rps"]) / 2))
             _print_row("  baseline", BASELINE, after, 1.0)
             baseline = after
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     return 0
 
 

@@ -6,6 +6,9 @@
 # (bench/RESULTS.md) that is about 5x the throughput of the ASGI interface, whose thread hops
 # cost several milliseconds a request. config/asgi.py stays for the streaming endpoints
 # (WebSocket, Server-Sent Events) when they arrive.
+# One process per core with two threads each: one process with more threads serves the same
+# load on one core at a time (the GIL), and under load some of its requests wait seconds for it
+# (bench/RESULTS.md: /health/live p99 up to 5 s with 1 x 4, 11-131 ms with 2 x 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +17,8 @@ args=(
   --host "${EMPORIUM_HOST:-127.0.0.1}"
   --port "${EMPORIUM_PORT:-8000}"
   --http auto
-  --workers "${WEB_WORKERS:-1}"
-  --blocking-threads "${WEB_THREADS:-4}"
+  --workers "${WEB_WORKERS:-$(nproc)}"
+  --blocking-threads "${WEB_THREADS:-2}"
 )
 if [[ -n "${TLS_CERTIFICATE:-}" ]]; then
   args+=(--ssl-certificate "$TLS_CERTIFICATE" --ssl-keyfile "${TLS_KEY:?set TLS_KEY (PKCS#8 PEM) with TLS_CERTIFICATE}")
