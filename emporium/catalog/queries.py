@@ -13,21 +13,20 @@ it); a test checks that both select the same products, in the same order, for ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, overload
 from uuid import UUID
 
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.core.context import require_current_tenant_id
 from emporium.core.memo import BoundedMemo
-from emporium.core.sql import RowConverter, database, db_uuid, hot_cursor
+from emporium.core.sql import RowConverter, database, db_uuid, fetch_raw
 from emporium.inventory.models import Stock
 
 # ORDER BY per `selectors.PRODUCT_ORDERINGS` key (the id tie-breaker keeps pages stable).
@@ -78,8 +77,6 @@ _VISIBLE = (
 _IMAGE_FIELDS = tuple(ProductImage._meta.concrete_fields)
 _IMAGE_SELECT = ", ".join(f"i.{field.column}" for field in _IMAGE_FIELDS)
 
-_TIMESTAMPTZ = psycopg.postgres.types["timestamptz"].oid
-
 _QUANTITY = Stock._meta.get_field("quantity")  # on hand and available: plain integers
 _PRODUCT_ROW = RowConverter(
     [
@@ -90,9 +87,9 @@ _PRODUCT_ROW = RowConverter(
     ]
 )
 _IMAGE_ROW = RowConverter(_IMAGE_FIELDS)
-# Converted product columns by their raw values (a page's products are mostly ones converted
-# before): rows are read, never changed, so their values may be shared.
-_CONVERTED: BoundedMemo[list[Any]] = BoundedMemo(5_000)
+# Loaded products (values and images) by their raw rows: a page's products are mostly ones
+# loaded before. Rows are read, never changed, so their values and images may be shared.
+_LOADED: BoundedMemo[tuple[list[Any], tuple[ProductImage, ...]]] = BoundedMemo(5_000)
 
 
 @dataclass(frozen=True)
@@ -143,11 +140,13 @@ def product_page(product_filter: ProductFilter, *, offset: int, limit: int) -> l
     order_by = _ORDER_BY[product_filter.ordering]
     page = (
         f"SELECT {_SELECT} FROM {_FROM} WHERE {where}"  # noqa: S608  # nosec B608 (fixed text, bound values)
-        f" ORDER BY {order_by.format(t='p')} LIMIT %s OFFSET %s"
+        # The bounds are part of the text, as numbers: with them bound as parameters,
+        # PostgreSQL's plan for any bounds (reused by a prepared statement) reads every row.
+        f" ORDER BY {order_by.format(t='p')} LIMIT {int(limit)} OFFSET {int(offset)}"
     )
     return _rows_with_images(
         page,
-        [*params, limit, offset],
+        params,
         order_by=order_by.format(t="page"),
         staff=product_filter.staff,
     )
@@ -248,27 +247,14 @@ class ProductPageSource(Sequence[dict[str, Any]]):
         return product_page(self.product_filter, offset=start, limit=stop - start)
 
 
-def _cursor() -> Any:
-    """A cursor of the current connection; on PostgreSQL it reads timestamps with psycopg's
-    own compiled loader (Django's pure-Python one costs a few microseconds per value, which a
-    page of 100 products with four timestamps each feels). Values are the same instants, in
-    UTC."""
-    cursor = hot_cursor()
-    if connection.vendor == "postgresql":
-        loader = psycopg.adapters.get_loader(_TIMESTAMPTZ, psycopg.pq.Format.TEXT)
-        if loader is not None:
-            cursor.cursor.adapters.register_loader(_TIMESTAMPTZ, loader)
-    return cursor
-
-
 def _rows_with_images(
     products: str, params: list[Any], *, order_by: str, staff: bool
 ) -> list[dict[str, Any]]:
     """The rows of the `products` statement, in `order_by` order (`page.` columns), each with
     the `images` the caller may see in display order: one statement, a product row repeated
     once per image. Each row's `source` holds the raw column values it was loaded from (the
-    product's, then each image's): equal sources load equal rows, so it keys memos of what is
-    derived from a row alone, such as the conversion itself (`_CONVERTED`)."""
+    product's, then each image's, see `fetch_raw`): equal sources load equal rows, so it keys
+    memos of what is derived from a row alone, such as the loading itself (`_LOADED`)."""
     visible = "" if staff else " AND i.status = %s"
     sql = (
         f"SELECT page.*, {_IMAGE_SELECT} FROM ({products}) page"  # noqa: S608  # nosec B608
@@ -277,27 +263,45 @@ def _rows_with_images(
     )
     if not staff:
         params = [*params, ProductImage.Status.READY.value]
-    image_names = [field.attname for field in _IMAGE_FIELDS]
+    raw_rows, typed = fetch_raw(sql, params)
+    groups: list[list[tuple[Any, ...]]] = []  # each product's rows: one per image, or one
+    for values in raw_rows:
+        if groups and groups[-1][0][0] == values[0]:
+            groups[-1].append(values)
+        else:
+            groups.append([values])
     width = len(_ROW_KEYS)
     rows: list[dict[str, Any]] = []
-    last_id = None
-    db = database()
-    with _cursor() as cursor:
-        cursor.execute(sql, params)
-        for values in cursor.fetchall():
-            if values[0] != last_id:  # the product's first row
-                last_id = values[0]
-                source = tuple(values[:width])
-                converted = _CONVERTED.get(source)
-                if converted is None:
-                    converted = _PRODUCT_ROW.convert(source, db)
-                    _CONVERTED.put(source, converted)
-                row = dict(zip(_ROW_KEYS, converted, strict=True))
-                row["images"] = []
-                row["source"] = (source,)
-                rows.append(row)
-            if values[width] is not None:  # the image id: None when the product has none
-                image_values = _IMAGE_ROW.convert(values[width:], db)
-                rows[-1]["images"].append(ProductImage.from_db(db.alias, image_names, image_values))
-                rows[-1]["source"] += (tuple(values[width:]),)
+    for group in groups:
+        source = (
+            group[0][:width],
+            *(values[width:] for values in group if values[width] is not None),
+        )
+        loaded = _LOADED.get(source)
+        if loaded is None:
+            loaded = _load(group, typed)
+            _LOADED.put(source, loaded)
+        product, images = loaded
+        row = dict(zip(_ROW_KEYS, product, strict=True))
+        row["images"] = list(images)
+        row["source"] = source
+        rows.append(row)
     return rows
+
+
+def _load(
+    group: list[tuple[Any, ...]], typed: Callable[[Sequence[Any]], list[Any]]
+) -> tuple[list[Any], tuple[ProductImage, ...]]:
+    """One product's values and its images, loaded and converted as the ORM would, from its
+    raw rows (`_rows_with_images`)."""
+    db = database()
+    width = len(_ROW_KEYS)
+    loaded = [typed(values) for values in group]
+    product = _PRODUCT_ROW.convert(loaded[0][:width], db)
+    names = [field.attname for field in _IMAGE_FIELDS]
+    images = tuple(
+        ProductImage.from_db(db.alias, names, _IMAGE_ROW.convert(values[width:], db))
+        for values in loaded
+        if values[width] is not None
+    )
+    return product, images

@@ -7,12 +7,32 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import UUIDField
+from psycopg.abc import Transformer
+from psycopg.adapt import AdaptersMap
+from psycopg.adapt import Transformer as load_with
+from psycopg.types.datetime import TimestamptzLoader
+from psycopg.types.string import TextLoader
 
 Converter = Callable[[Any, Any, Any], Any]
 _UUID = UUIDField()
+# Types whose values `fetch_raw` reads as the text PostgreSQL sends (text types already are).
+_RAW_TYPES = tuple(
+    psycopg.postgres.types[name].oid
+    for name in ("uuid", "numeric", "int2", "int4", "int8", "bool", "timestamptz", "jsonb")
+)
+_READ_AS_TEXT = {
+    *_RAW_TYPES,
+    *(psycopg.postgres.types[name].oid for name in ("text", "varchar", "bpchar", "name")),
+}
+_TIMESTAMPTZ = psycopg.postgres.types["timestamptz"].oid
+# psycopg's own loader (compiled when psycopg-binary is installed), not Django's override.
+_PSYCOPG_TIMESTAMPTZ = (
+    psycopg.adapters.get_loader(_TIMESTAMPTZ, psycopg.pq.Format.TEXT) or TimestamptzLoader
+)
 
 
 def database() -> BaseDatabaseWrapper:
@@ -21,12 +41,56 @@ def database() -> BaseDatabaseWrapper:
     return connections[DEFAULT_DB_ALIAS]
 
 
-def hot_cursor(db: BaseDatabaseWrapper | None = None) -> Any:
-    """A cursor for the hottest hand-written reads: prepared on the server where the backend
-    can (`emporium.core.postgresql`), else a plain one."""
+def fetch_raw(
+    sql: str, params: Sequence[Any], db: BaseDatabaseWrapper | None = None
+) -> tuple[list[tuple[Any, ...]], Callable[[Sequence[Any]], list[Any]]]:
+    """The rows of a hot read with their values as the database sent them, and a function
+    that loads one such row as the driver would have (what `RowConverter` expects).
+
+    On PostgreSQL the statement is prepared on the server where the backend can
+    (`emporium.core.postgresql`), and values arrive as their text: loading a page of products
+    into UUIDs, decimals and datetimes costs more than the rest of the read, and raw values
+    make cheap, exact keys for memos of what is derived from them, so a caller loads only the
+    rows it has not seen. SQLite's values are loaded already (a `typed` copy is returned)."""
     db = db or database()
-    prepared = getattr(db, "prepared_cursor", None)
-    return db.cursor() if prepared is None else prepared()
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall(), list
+    with getattr(db, "prepared_cursor", db.cursor)() as cursor:
+        adapters = cursor.cursor.adapters
+        for oid in _RAW_TYPES:
+            adapters.register_loader(oid, TextLoader)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        result = cursor.cursor.pgresult  # (`description` builds an object per column)
+        types = [result.ftype(index) for index in range(result.nfields)]
+    if unknown := set(types) - _READ_AS_TEXT:
+        raise TypeError(f"fetch_raw does not read columns of the types {unknown} as text")
+    return rows, _TypedLoader(db.connection, types)
+
+
+class _TypedLoader:
+    """Loads raw rows of one result (columns of `types`) as the connection's cursors would,
+    except timestamps: psycopg's compiled loader rather than Django's pure-Python one (the
+    same instants, in UTC)."""
+
+    def __init__(self, connection: psycopg.Connection[Any], types: list[int]) -> None:
+        self.connection = connection
+        self.types = types
+        self._transformer: Transformer | None = None
+
+    def __call__(self, values: Sequence[Any]) -> list[Any]:
+        if self._transformer is None:  # only for rows the caller has not seen before
+            self.adapters = AdaptersMap(self.connection.adapters)
+            self.adapters.register_loader(_TIMESTAMPTZ, _PSYCOPG_TIMESTAMPTZ)
+            self._transformer = load_with(self)
+            self._transformer.set_loader_types(self.types, psycopg.pq.Format.TEXT)
+        return list(
+            self._transformer.load_sequence(
+                [None if value is None else value.encode() for value in values]
+            )
+        )
 
 
 def db_uuid(value: UUID, db: BaseDatabaseWrapper | None = None) -> Any:

@@ -1,9 +1,10 @@
 """The PostgreSQL backend: a health check with no round trip for a healthy connection (a
 connection the server closed is replaced before the request uses it), and prepared statements
-for the hottest reads only."""
+for the hottest reads only, whose values arrive as text."""
 
 import select
 import time
+import uuid
 
 import pytest
 from django.db import connection, connections
@@ -85,10 +86,18 @@ def test_hot_reads_are_prepared_once_and_nothing_else_is(other):
         for _ in range(10):  # an ORM-style statement, however often it runs, is never prepared
             cursor.execute("SELECT count(*) FROM catalog_category WHERE slug = %s", ["x"])
     assert _prepared(other) == ["SELECT $1::int + 1"]
-    # The product list's page uses such a cursor, on the request's own connection.
+    # The product list's page uses such a cursor, on the request's own connection, with its
+    # bounds written as numbers: PostgreSQL may then reuse one plan for every execution (with
+    # unknown bounds, that plan reads every row: the server plans each execution afresh).
     Category.objects.count()
-    queries.product_page(queries.ProductFilter(), offset=0, limit=20)
-    assert any("LIMIT $" in statement for statement in _prepared(connection))
+    for _ in range(8):
+        queries.product_page(queries.ProductFilter(), offset=0, limit=20)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%LIMIT 20 OFFSET 0%"],
+        )
+        assert cursor.fetchone()[0] > 0
 
 
 def test_prepared_statements_can_be_turned_off(settings):
@@ -101,3 +110,34 @@ def test_prepared_statements_can_be_turned_off(settings):
         assert _prepared(wrapper) == []
     finally:
         wrapper.close()
+
+
+RAW_READ = (
+    "SELECT %s::uuid, 12.50::numeric, 7::int2, 8::int4, 9::int8, true, NULL::int4,"
+    " '2026-11-27 10:00:00+00'::timestamptz, '{\"a\": [1, 2]}'::jsonb, 'text'::varchar"
+)
+
+
+def test_hot_reads_arrive_as_text_and_load_as_the_driver_would():
+    from emporium.core.sql import fetch_raw
+
+    product_id = uuid.uuid4()
+    rows, typed = fetch_raw(RAW_READ, [product_id])
+    assert rows == [
+        (
+            *(str(product_id), "12.50", "7", "8", "9", "t", None),
+            *("2026-11-27 10:00:00+00", '{"a": [1, 2]}', "text"),
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(RAW_READ, [product_id])
+        loaded = list(cursor.fetchone())
+    assert typed(rows[0]) == loaded
+    assert [type(value) for value in typed(rows[0])] == [type(value) for value in loaded]
+
+
+def test_a_hot_read_of_a_type_it_cannot_keep_as_text_is_refused():
+    from emporium.core.sql import fetch_raw
+
+    with pytest.raises(TypeError, match="as text"):
+        fetch_raw("SELECT '1 day'::interval", [])
