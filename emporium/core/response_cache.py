@@ -39,7 +39,7 @@ from rest_framework.response import Response
 
 from emporium.core import page_memory
 from emporium.core.cache_backends import RedisCache
-from emporium.core.caching import apply_cache_headers, is_user_specific
+from emporium.core.caching import apply_cache_headers, is_user_specific, weak_etag
 from emporium.core.context import get_current_tenant_id
 from emporium.core.ratelimit import count_and_read, count_from_lease
 
@@ -281,7 +281,11 @@ def page_entry(
     max_age: int,
     expires_at: datetime,
 ) -> dict[str, Any]:
-    """A page as the cache keeps it: the answer's body and what its headers are made from."""
+    """A page as the cache keeps it: the answer's body and what its headers are made from.
+    Without an `etag`, the one `apply_cache_headers` would hash from the body and its media type
+    and language when replaying it (the page key includes the language), hashed once here."""
+    if etag is None:
+        etag = weak_etag(content_type, translation.get_language() or "", body)
     return {
         "generation": dict(generation),
         "body": body,

@@ -102,7 +102,7 @@ def product_list(
         body=envelope.replace(_EMPTY_RESULTS, b'"results":[' + results + b"]", 1),
         content_type=JSON,
         allow=_allow(view),
-        etag=None,  # the body's hash, as the view's
+        etag=None,  # the body's hash, as the view's (`page_entry`)
         last_modified=newest(row["updated_at"] for row in page),
         max_age=view.cache_max_age,
         expires_at=expires_at,

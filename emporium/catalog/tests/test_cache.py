@@ -19,6 +19,7 @@ from emporium.catalog.tests.test_read import (
     make_product,
     slugs,
 )
+from emporium.core import caching
 from emporium.core.context import tenant_context
 from tests.factories import TenantDomainFactory
 
@@ -61,6 +62,22 @@ def test_second_anonymous_read_is_a_hit_without_catalog_queries(client):
         assert again["Content-Type"] == first["Content-Type"] == "application/json"
         assert again["ETag"] == first["ETag"]
         assert again["Cache-Control"] == first["Cache-Control"]
+
+
+def test_a_pages_etag_is_hashed_once_per_language_and_kept_with_it(client):
+    make_product("lamp")
+    etags = {}
+    for language in ("en", "de"):
+        first = client.get(PRODUCTS, HTTP_ACCEPT_LANGUAGE=language)
+        again = client.get(PRODUCTS, HTTP_ACCEPT_LANGUAGE=language)
+        assert (first["X-Cache"], again["X-Cache"]) == ("MISS", "HIT")
+        assert (
+            again["ETag"]
+            == first["ETag"]
+            == caching.weak_etag("application/json", language, first.content)
+        )
+        etags[language] = first["ETag"]
+    assert etags["en"] != etags["de"]
 
 
 def test_a_hit_still_answers_conditional_requests(client):
