@@ -217,31 +217,43 @@ def apply_rate_limits(
     return [counted[counter.key] for counter in counters]
 
 
+@dataclass
+class _Lease:
+    """One counter's slots leased by this process."""
+
+    seen: int  # the highest value the counter had when this process added to it
+    ranges: list[list[int]]  # [next, last] slots still to hand out, oldest first
+
+
 class _Leases:
-    """The counter slots this process took ahead, by counter key: [next, last, seen], where
-    slots next..last are this process's to hand out and `seen` was the counter's value when
-    they were taken."""
+    """The counter slots this process took ahead, by counter key. Two threads that found the
+    lease empty at once both add to the counter: each keeps its own range, so no slot is lost."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._slots: dict[str, list[int]] = {}
+        self._leases: dict[str, _Lease] = {}
         self._pid = os.getpid()
 
     def take(self, key: str) -> int | None:
         """The next leased slot of the counter (the request's count), or None when none is left."""
         with self._lock:
-            slots = self._slots.get(key)
-            if slots is None or slots[0] > slots[1] or self._pid != os.getpid():
+            lease = self._leases.get(key)
+            if lease is None or self._pid != os.getpid():
                 return None
-            slots[0] += 1
-            return slots[0] - 1
+            while lease.ranges:
+                slots = lease.ranges[0]
+                if slots[0] <= slots[1]:
+                    slots[0] += 1
+                    return slots[0] - 1
+                lease.ranges.pop(0)
+            return None
 
     def size(self, key: str, limit: int) -> int:
         """How many slots to take at the next increment of the counter."""
-        slots = self._slots.get(key)
-        if slots is None:
+        lease = self._leases.get(key)
+        if lease is None:
             return 1  # the count is unknown: it may be close to the limit
-        return max(1, min(LEASE_MAX, (limit - slots[2]) // LEASE_SHARE))
+        return max(1, min(LEASE_MAX, (limit - lease.seen) // LEASE_SHARE))
 
     def taken(self, key: str, total: int, amount: int, limit: int) -> int:
         """Record that adding `amount` brought the counter to `total`; the request's count (the
@@ -249,17 +261,20 @@ class _Leases:
         first = total - amount + 1
         with self._lock:
             if self._pid != os.getpid():  # a forked child must not reuse its parent's slots
-                self._slots.clear()
+                self._leases.clear()
                 self._pid = os.getpid()
-            self._slots.pop(key, None)
-            self._slots[key] = [first + 1, min(total, limit), total]
-            while len(self._slots) > LEASE_CALLERS:
-                del self._slots[next(iter(self._slots))]
+            lease = self._leases.pop(key, None) or _Lease(seen=total, ranges=[])
+            lease.seen = max(lease.seen, total)
+            if first + 1 <= min(total, limit):
+                lease.ranges.append([first + 1, min(total, limit)])
+            self._leases[key] = lease
+            while len(self._leases) > LEASE_CALLERS:
+                del self._leases[next(iter(self._leases))]
         return first
 
     def forget(self) -> None:
         with self._lock:
-            self._slots.clear()
+            self._leases.clear()
 
 
 _LEASES = _Leases()

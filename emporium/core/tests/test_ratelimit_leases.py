@@ -47,6 +47,16 @@ def test_a_lease_is_a_share_of_what_remains_and_one_slot_near_the_limit():
     assert [leases.take("k") for _ in range(10)] == [3, 4, 5, 6, 7, 8, 9, 10, None, None]
 
 
+def test_two_leases_taken_at_once_in_one_process_are_both_handed_out():
+    """Two threads found the lease empty and both added to the counter: neither range is lost
+    (a lost range refuses requests early: fewer than the limit would be admitted)."""
+    leases = ratelimit._Leases()
+    assert leases.taken("k", total=10, amount=5, limit=100) == 6
+    assert leases.taken("k", total=15, amount=5, limit=100) == 11
+    assert [leases.take("k") for _ in range(9)] == [7, 8, 9, 10, 12, 13, 14, 15, None]
+    assert leases.size("k", 100) == (100 - 15) // ratelimit.LEASE_SHARE
+
+
 def test_leased_slots_are_counted_in_order_without_a_round_trip(settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "anon": "10000/min"}
     factory = RequestFactory()
