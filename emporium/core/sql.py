@@ -15,17 +15,14 @@ from psycopg.abc import Transformer
 from psycopg.adapt import AdaptersMap
 from psycopg.adapt import Transformer as load_with
 from psycopg.types.datetime import TimestamptzLoader
-from psycopg.types.string import TextLoader
+
+from emporium.core.postgresql.base import RAW_TYPES
 
 Converter = Callable[[Any, Any, Any], Any]
 _UUID = UUIDField()
-# Types whose values `fetch_raw` reads as the text PostgreSQL sends (text types already are).
-_RAW_TYPES = tuple(
-    psycopg.postgres.types[name].oid
-    for name in ("uuid", "numeric", "int2", "int4", "int8", "bool", "timestamptz", "jsonb")
-)
+# What `fetch_raw` reads as text: the raw cursor's types, and the text types.
 _READ_AS_TEXT = {
-    *_RAW_TYPES,
+    *RAW_TYPES,
     *(psycopg.postgres.types[name].oid for name in ("text", "varchar", "bpchar", "name")),
 }
 _TIMESTAMPTZ = psycopg.postgres.types["timestamptz"].oid
@@ -47,8 +44,8 @@ def fetch_raw(
     """The rows of a hot read with their values as the database sent them, and a function
     that loads one such row as the driver would have (what `RowConverter` expects).
 
-    On PostgreSQL the statement is prepared on the server where the backend can
-    (`emporium.core.postgresql`), and values arrive as their text: loading a page of products
+    On PostgreSQL the statement runs on the backend's raw cursor (`emporium.core.postgresql`),
+    prepared once per connection, and values arrive as their text: loading a page of products
     into UUIDs, decimals and datetimes costs more than the rest of the read, and raw values
     make cheap, exact keys for memos of what is derived from them, so a caller loads only the
     rows it has not seen. SQLite's values are loaded already (a `typed` copy is returned)."""
@@ -57,10 +54,8 @@ def fetch_raw(
         with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall(), list
-    with getattr(db, "prepared_cursor", db.cursor)() as cursor:
-        adapters = cursor.cursor.adapters
-        for oid in _RAW_TYPES:
-            adapters.register_loader(oid, TextLoader)
+    # The backend's own (emporium.core.postgresql), which the settings always select.
+    with db.raw_cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(sql, params)
         rows = cursor.fetchall()
         result = cursor.cursor.pgresult  # (`description` builds an object per column)

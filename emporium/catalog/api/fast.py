@@ -95,7 +95,7 @@ def product_list(
     results = b",".join(
         rendered_product(row, version=version, request=request, origin=origin) for row in page
     )
-    envelope = _RENDERER.render(paginator.get_paginated_response([]).data, JSON, {})
+    envelope = _RENDERER.render(paginator.paginated_data([]), JSON, {})
     return response_cache.page_entry(
         generation=generation,
         # A string never holds an unescaped quote: the first match is the `results` member.

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -177,10 +178,48 @@ class ProductPagination(PageNumberPagination):
         return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
-        response = super().get_paginated_response(data)
-        if self.page is not None:  # always set by paginate_queryset before this call
-            response.data["page_size"] = self.page.paginator.per_page
-        return response
+        return Response(self.paginated_data(data))
+
+    def paginated_data(self, data: Any) -> dict[str, Any]:
+        """The body `get_paginated_response(data)` answers with (DRF's, plus `page_size`)."""
+        assert self.page is not None  # noqa: S101 (set by paginate_queryset before this call)
+        next_link, previous_link = self._links()
+        return {
+            "count": self.page.paginator.count,
+            "next": next_link,
+            "previous": previous_link,
+            "results": data,
+            "page_size": self.page.paginator.per_page,
+        }
+
+    def get_next_link(self) -> str | None:
+        return self._links()[0]
+
+    def get_previous_link(self) -> str | None:
+        return self._links()[1]
+
+    def _links(self) -> tuple[str | None, str | None]:
+        """DRF's next and previous links, from one parse of the request's address."""
+        assert self.page is not None  # noqa: S101 (set by paginate_queryset before this call)
+        page, name, request = self.page, self.page_query_param, self.request
+        assert request is not None  # noqa: S101 (set by paginate_queryset too)
+        if not (page.has_next() or page.has_previous()):
+            return None, None
+        scheme, netloc, path, query, fragment = urlsplit(request.build_absolute_uri())
+        params = parse_qs(query, keep_blank_values=True)
+
+        def link(number: int) -> str:
+            if number == 1:  # as DRF: the first page's link has no `page`
+                params.pop(name, None)
+            else:
+                params[name] = [str(number)]
+            encoded = urlencode(sorted(params.items()), doseq=True)
+            return urlunsplit((scheme, netloc, path, encoded, fragment))
+
+        return (
+            link(page.next_page_number()) if page.has_next() else None,
+            link(page.previous_page_number()) if page.has_previous() else None,
+        )
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         result = super().get_paginated_response_schema(schema)

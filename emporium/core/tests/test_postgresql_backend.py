@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.db import connection, connections
+from psycopg.pq import TransactionStatus
 
 pytestmark = [
     pytest.mark.services,
@@ -78,10 +79,10 @@ def test_hot_reads_are_prepared_once_and_nothing_else_is(other):
     from emporium.catalog import queries
     from emporium.catalog.models import Category
 
-    with other.prepared_cursor() as cursor:
+    with other.raw_cursor() as cursor:
         for _ in range(3):
             cursor.execute("SELECT %s::int + 1", [41])
-            assert cursor.fetchone()[0] == 42
+            assert cursor.fetchall() == [("42",)]
     with other.cursor() as cursor:
         for _ in range(10):  # an ORM-style statement, however often it runs, is never prepared
             cursor.execute("SELECT count(*) FROM catalog_category WHERE slug = %s", ["x"])
@@ -100,13 +101,52 @@ def test_hot_reads_are_prepared_once_and_nothing_else_is(other):
         assert cursor.fetchone()[0] > 0
 
 
+def test_a_connection_keeps_a_bounded_number_of_hot_statements(other, monkeypatch):
+    from emporium.core.postgresql import base
+
+    monkeypatch.setattr(base, "HOT_STATEMENTS", 3)
+    with other.raw_cursor() as cursor:
+        for number in range(5):
+            cursor.execute(f"SELECT {number} + %s::int", [1])
+            assert cursor.fetchall() == [(str(number + 1),)]
+        cursor.execute("SELECT 4 + %s::int", [2])  # still prepared: no new statement
+        assert cursor.fetchall() == [("6",)]
+    assert sorted(_prepared(other)) == [f"SELECT {n} + $1::int" for n in (2, 3, 4)]
+
+
+def test_a_hot_read_inside_a_transaction_sees_its_writes_and_fails_like_any_statement():
+    from django.db import DatabaseError, transaction
+
+    from emporium.core.postgresql.base import HotCursor, TextCursor
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMPORARY TABLE hot_probe (n int) ON COMMIT DROP")
+            cursor.execute("INSERT INTO hot_probe VALUES (7)")
+        with connection.raw_cursor() as cursor:
+            assert isinstance(cursor.cursor, HotCursor)  # libpq, within the open transaction
+            cursor.execute("SELECT n FROM hot_probe WHERE n = %s", [7])
+            assert cursor.fetchall() == [("7",)]
+    # A transaction opened by atomic() and not started yet: psycopg starts it first.
+    with transaction.atomic(), connection.raw_cursor() as cursor:
+        assert isinstance(cursor.cursor, TextCursor)
+        with pytest.raises(DatabaseError):
+            cursor.execute("SELECT 1 / %s::int", [0])
+        transaction.set_rollback(True)
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    with connection.raw_cursor() as cursor:  # the connection is fine afterwards
+        cursor.execute("SELECT %s::int", [5])
+        assert cursor.fetchall() == [("5",)]
+
+
 def test_prepared_statements_can_be_turned_off(settings):
     settings.DATABASE_PREPARED_STATEMENTS = False
     wrapper = connections.create_connection("default")
     try:
-        with wrapper.prepared_cursor() as cursor:
+        with wrapper.raw_cursor() as cursor:
             for _ in range(3):
                 cursor.execute("SELECT %s::int + 1", [41])
+                assert cursor.fetchall() == [("42",)]
         assert _prepared(wrapper) == []
     finally:
         wrapper.close()

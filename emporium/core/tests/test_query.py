@@ -65,3 +65,28 @@ def test_each_class_keeps_its_own_fields():
     assert Filters.validate_query(QueryDict("order=down")) == {"order": "down"}
     assert Other.validate_query(QueryDict("flag=true&order=down")) == {"flag": True}
     assert Filters.validate_query(QueryDict("")) == {"order": "up"}
+
+
+def test_valid_queries_are_remembered_by_their_declared_fields(monkeypatch):
+    calls = []
+    original = Filters._validate_values
+
+    def counted(self, data):
+        calls.append(data.urlencode())
+        return original(self, data)
+
+    monkeypatch.setattr(Filters, "_validate_values", counted)
+    first = Filters.validate_query(QueryDict("name=kept&low=2&nocache=1"))
+    first["low"] = 99  # the caller's own dict: the kept values are untouched
+    again = Filters.validate_query(QueryDict("low=2&nocache=2&name=kept"))
+    assert again == {"name": "KEPT", "low": 2, "order": "up"}
+    assert len(calls) == 1  # other parameters aside, the same values: validated once
+    # Another value, or the same name twice, is another query.
+    assert Filters.validate_query(QueryDict("name=kept&low=3"))["low"] == 3
+    assert Filters.validate_query(QueryDict("name=x&name=kept&low=2"))["name"] == "KEPT"
+    assert len(calls) == 3
+    # Errors are not kept: each asking gets them, in its own language.
+    for _ in range(2):
+        with pytest.raises(serializers.ValidationError):
+            Filters.validate_query(QueryDict("name=kept&low=-1"))
+    assert len(calls) == 5
