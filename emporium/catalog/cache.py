@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +50,14 @@ def product_count_key(tenant_id: UUID, query: Mapping[str, str]) -> str:
     """Where the customer-visible total of a product list is cached: fixed per shop and raw
     filter values (the page lookup reads it with the page, see `apps.CatalogConfig.ready`);
     the value carries the `product_count_stamp` it was counted at."""
-    filters = "\x1f".join(f"{name}={query.get(name, '')}" for name in COUNT_FILTERS)
+    return _count_key(tenant_id, tuple(query.get(name, "") for name in COUNT_FILTERS))
+
+
+@lru_cache(maxsize=4096)  # every list miss asks for it twice (the lookup, then the page)
+def _count_key(tenant_id: UUID, values: tuple[str, ...]) -> str:
+    filters = "\x1f".join(
+        f"{name}={value}" for name, value in zip(COUNT_FILTERS, values, strict=True)
+    )
     digest = hashlib.sha256(f"{tenant_id}\x1e{filters}".encode()).hexdigest()
     return f"{response_cache.KEY_PREFIX}:count:{digest}"
 
