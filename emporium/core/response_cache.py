@@ -11,6 +11,11 @@ time: a cached page never outlives what it shows.
 
 Only anonymous requests for JSON are served from and stored in this cache; staff and signed-in
 users always get a fresh answer. `X-Cache: HIT` / `MISS` says which happened.
+
+A cache server that cannot be reached is a miss, not an error: pages are built from the database
+and not stored, and a write's invalidation is logged as failed (pages stored before expire by
+themselves). After a failure the cache is left alone for `UNAVAILABLE_SECONDS`, so requests do
+not each wait for a connection to time out.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_urlconf, resolve
 from django.utils import timezone, translation
+from redis.exceptions import RedisError
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,7 +47,10 @@ from emporium.core import page_memory
 from emporium.core.cache_backends import RedisCache
 from emporium.core.caching import apply_cache_headers, is_user_specific, weak_etag
 from emporium.core.context import get_current_tenant_id
+from emporium.core.logging import get_logger
 from emporium.core.ratelimit import count_and_read, count_from_lease
+
+logger = get_logger(__name__)
 
 KEY_PREFIX = "rc"
 DEFAULT_TIMEOUT = 300
@@ -51,6 +60,25 @@ CACHE_STATUS_HEADER = "X-Cache"
 API_PREFIX = "/api/"
 # What an API client asking for JSON sends (browsers ask for HTML: the browsable API).
 JSON_MEDIA_RANGES = frozenset({"application/json", "*/*", "application/*"})
+
+# After a cache error, how long this process answers without the cache before trying it again.
+UNAVAILABLE_SECONDS = 5.0
+# What a cache server that cannot be reached raises (Redis; a socket error on the way).
+CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+_unavailable_until = 0.0
+
+
+def cache_available() -> bool:
+    """False for a while after a cache operation failed (see `UNAVAILABLE_SECONDS`)."""
+    return time.monotonic() >= _unavailable_until
+
+
+def cache_failed(error: Exception, *, operation: str) -> None:
+    """Note a failed cache operation: logged, and the cache left alone for a while."""
+    global _unavailable_until
+    _unavailable_until = time.monotonic() + UNAVAILABLE_SECONDS
+    logger.warning("response_cache_unavailable", operation=operation, error=repr(error))
+
 
 # Purge scope -> namespaces, filled by the apps that own the namespaces (see `register_scope`).
 _SCOPES: dict[str, tuple[str, ...]] = {}
@@ -118,13 +146,24 @@ def _get_many(keys: list[str]) -> dict[str, Any]:
     """`cache.get_many`, answered from the request's memo where it can be."""
     memo = _memo.get()
     if memo is None:
-        return cache.get_many(keys)
+        return _read_many(keys)
     wanted = [key for key in keys if key not in memo]
     if wanted:
-        found = cache.get_many(wanted)
+        found = _read_many(wanted)
         for key in wanted:
             memo[key] = found.get(key, _MISSING)
     return {key: memo[key] for key in keys if memo[key] is not _MISSING}
+
+
+def _read_many(keys: list[str]) -> dict[str, Any]:
+    """`cache.get_many`; nothing found while the cache is unavailable."""
+    if not cache_available():
+        return {}
+    try:
+        return cache.get_many(keys)
+    except CACHE_ERRORS as error:
+        cache_failed(error, operation="read")
+        return {}
 
 
 def _remember(values: Mapping[str, Any]) -> None:
@@ -160,21 +199,38 @@ def generations(tenant_id: UUID, namespaces: Iterable[str]) -> dict[str, int]:
         if value is None:
             # First use or evicted: start from the clock, so a lost counter never goes back to
             # a value older pages were stored under. `add` lets one concurrent starter win.
-            cache.add(key, time.time_ns(), timeout=None)
-            value = cache.get(key, time.time_ns())
+            value = _start_generation(key)
             _remember({key: value})
         result[namespace] = int(value)
     return result
+
+
+def _start_generation(key: str) -> int:
+    """The generation under `key`, set to the clock if it was not set; the clock while the cache
+    is unavailable (nothing built with it is stored then)."""
+    if cache_available():
+        try:
+            cache.add(key, time.time_ns(), timeout=None)
+            return int(cache.get(key, time.time_ns()))
+        except CACHE_ERRORS as error:
+            cache_failed(error, operation="read")
+    return time.time_ns()
 
 
 def bump(tenant_id: UUID, namespaces: Iterable[str]) -> None:
     """Invalidate every cached page of the shop that depends on these namespaces."""
     # A fresh clock value rather than incr(): works on every backend, even after eviction.
     values = {_generation_key(tenant_id, ns): time.time_ns() for ns in namespaces}
-    if isinstance(cache, RedisCache):  # processes keeping pages in memory hear of it
-        cache.set_many_and_publish(values, page_memory.CHANNEL, page_memory.encode(values))
-    else:
-        cache.set_many(values, timeout=None)
+    try:
+        if isinstance(cache, RedisCache):  # processes keeping pages in memory hear of it
+            cache.set_many_and_publish(values, page_memory.CHANNEL, page_memory.encode(values))
+        else:
+            cache.set_many(values, timeout=None)
+    except CACHE_ERRORS as error:
+        # The write itself is done: pages stored before it expire by themselves.
+        logger.error(
+            "response_cache_invalidation_failed", namespaces=sorted(values), error=repr(error)
+        )
     _remember(values)
     memory = page_memory.current()
     if memory is not None:
@@ -205,8 +261,14 @@ def set_until(key: str, value: Any, *, expires_at: datetime, now: datetime) -> b
     seconds = (expires_at - now).total_seconds()
     if seconds < MIN_TIMEOUT:
         return False
+    if not cache_available():
+        return False
     entry = (value, expires_at.timestamp())
-    cache.set(key, entry, timeout=math.ceil(seconds))
+    try:
+        cache.set(key, entry, timeout=math.ceil(seconds))
+    except CACHE_ERRORS as error:
+        cache_failed(error, operation="store")
+        return False
     _remember({key: entry})
     return True
 
@@ -445,6 +507,13 @@ class CachedPageMiddleware:
             kept = memory.page(key, now.timestamp())
             if kept is not None and count_from_lease(request):
                 return _replay(request, kept, now, "HIT")
+        if not cache_available():
+            # Answered as a miss, stored nowhere; the rate limit fails open meanwhile, as it
+            # does on a cache error.
+            entry = _read(request, tenant_id, now)
+            if entry is None:
+                return self.get_response(request)
+            return _replay(request, entry, now, "MISS")
         # Counting the request and reading the page with its generations: one round trip. On a
         # miss the view's throttle knows the request is counted, and the view's own lookups
         # are answered from the request memo.

@@ -1,6 +1,8 @@
 """The server-side response cache of catalog reads: hits, invalidation, schedules, purge."""
 
 import io
+import logging
+import socket
 from datetime import timedelta
 
 import pytest
@@ -10,6 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from freezegun import freeze_time
 
+from emporium.catalog.models import Product
+from emporium.catalog.services import product_update
 from emporium.catalog.tests.test_read import (
     CATALOG_TABLES,
     CATEGORIES,
@@ -405,3 +409,61 @@ def test_indented_json_is_answered_fresh_and_never_stored(client):
     # A quality value is no parameter of the representation: served from the cache.
     weighted = client.get(PRODUCTS, HTTP_ACCEPT="application/json;q=0.9, */*;q=0.1")
     assert (weighted["X-Cache"], weighted.content) == ("HIT", plain.content)
+
+
+@pytest.fixture
+def unreachable_cache(settings, monkeypatch):
+    """A Redis cache server nobody listens on (connections are refused at once)."""
+    from emporium.core import response_cache
+
+    with socket.socket() as probe:  # a free port, closed again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "emporium.core.cache_backends.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    monkeypatch.setattr(response_cache, "_unavailable_until", 0.0)
+    return response_cache
+
+
+def test_an_unreachable_cache_server_means_misses_not_errors(
+    client, committed, unreachable_cache, caplog
+):
+    make_category("gear")
+    make_product("lamp", quantity=3)
+    for path in (PRODUCTS, f"{PRODUCTS}lamp/", CATEGORIES, f"{PRODUCTS}?page_size=5"):
+        for _ in range(2):  # nothing is stored: the second read is a miss again
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.content)
+            assert response["X-Cache"] == "MISS"
+    assert slugs(client.get(PRODUCTS)) == ["lamp"]
+    # After the first failure the cache is left alone for a while: no request waits for it.
+    assert not unreachable_cache.cache_available()
+    # A write succeeds; its failed invalidation is logged (pages stored before it expire).
+    with caplog.at_level(logging.ERROR), committed():
+        product_update(product=Product.objects.get(slug="lamp"), data={"name": "Desk lamp"})
+    assert "response_cache_invalidation_failed" in caplog.text
+    assert client.get(f"{PRODUCTS}lamp/").json()["name"] == "Desk lamp"
+
+
+def test_the_cache_is_tried_again_after_a_while(unreachable_cache, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(unreachable_cache.time, "monotonic", lambda: clock[0])
+    tried = []
+
+    class Cache:
+        def get_many(self, keys):
+            tried.append(keys)
+            return {}
+
+    monkeypatch.setattr(unreachable_cache, "cache", Cache())
+    unreachable_cache.cache_failed(ConnectionError("refused"), operation="read")
+    assert unreachable_cache._read_many(["a"]) == {}
+    assert tried == []
+    clock[0] += unreachable_cache.UNAVAILABLE_SECONDS
+    assert unreachable_cache._read_many(["a"]) == {}
+    assert tried == [["a"]]
