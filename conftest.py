@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -30,6 +31,24 @@ def _fresh_redis_cache() -> None:
 
     if str(settings.CACHES["default"]["BACKEND"]).endswith("RedisCache"):
         cache.clear()
+
+
+@pytest.fixture
+def unreachable_cache(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default cache on a Redis server nobody listens on (connections refused at once)."""
+    from emporium.core import cache_backends
+
+    with socket.socket() as probe:  # a free port, closed again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "emporium.core.cache_backends.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    monkeypatch.setattr(cache_backends, "_unavailable_until", 0.0)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import uuid
 from django.core.cache import cache
 
 from emporium.accounts.models import User
+from emporium.core.cache_backends import CACHE_ERRORS, cache_available, cache_failed
 from emporium.core.context import get_current_tenant_id
 from emporium.tenants.models import DEFAULT_TENANT_ID
 
@@ -24,16 +25,29 @@ def user_get_for_token(*, user_id: uuid.UUID | str, token_version: int) -> User 
     clears the entry (see `User.save`), and the version check makes revocation immediate.
     """
     key = user_cache_key(user_id)
-    user: User | None = cache.get(key)
+    user: User | None = None
+    if cache_available():
+        try:
+            user = cache.get(key)
+        except CACHE_ERRORS as error:  # the cache server is down: the database answers
+            cache_failed(error, operation="user read")
     if user is None:
         user = User.objects.filter(id=user_id).first() or platform_staff_get(user_id=user_id)
         if user is None:
             return None
-        cache.set(key, user, timeout=USER_CACHE_SECONDS)
+        _remember_user(key, user)
     own_shop = user.tenant_id == get_current_tenant_id()
     if not (own_shop or user.is_platform_staff) or user.token_version != token_version:
         return None
     return user
+
+
+def _remember_user(key: str, user: User) -> None:
+    if cache_available():
+        try:
+            cache.set(key, user, timeout=USER_CACHE_SECONDS)
+        except CACHE_ERRORS as error:
+            cache_failed(error, operation="user store")
 
 
 def platform_staff_get(

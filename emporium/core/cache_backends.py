@@ -21,13 +21,38 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.cache.backends import redis as django_redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
+
+from emporium.core.logging import get_logger
+
+logger = get_logger(__name__)
+
+# What a cache server that cannot be reached raises (Redis; a socket error on the way).
+CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+# After a failed read or store that may be skipped, how long this process does without the cache.
+UNAVAILABLE_SECONDS = 5.0
+_unavailable_until = 0.0
+
+
+def cache_available() -> bool:
+    """False for a while after `cache_failed`: callers that can do without the cache (page and
+    user reads, page stores) skip it rather than each wait for a connection to time out."""
+    return time.monotonic() >= _unavailable_until
+
+
+def cache_failed(error: Exception, *, operation: str) -> None:
+    """Note that a cache operation callers can do without failed: logged, and the cache left
+    alone by them for `UNAVAILABLE_SECONDS`."""
+    global _unavailable_until
+    _unavailable_until = time.monotonic() + UNAVAILABLE_SECONDS
+    logger.warning("cache_unavailable", operation=operation, error=repr(error))
 
 
 class RedisCacheClient(django_redis.RedisCacheClient):

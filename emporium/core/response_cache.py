@@ -14,8 +14,8 @@ users always get a fresh answer. `X-Cache: HIT` / `MISS` says which happened.
 
 A cache server that cannot be reached is a miss, not an error: pages are built from the database
 and not stored, and a write's invalidation is logged as failed (pages stored before expire by
-themselves). After a failure the cache is left alone for `UNAVAILABLE_SECONDS`, so requests do
-not each wait for a connection to time out.
+themselves). After a failure the cache is left alone for a few seconds (`cache_backends`), so
+requests do not each wait for a connection to time out.
 """
 
 from __future__ import annotations
@@ -38,13 +38,12 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_urlconf, resolve
 from django.utils import timezone, translation
-from redis.exceptions import RedisError
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from emporium.core import page_memory
-from emporium.core.cache_backends import RedisCache
+from emporium.core.cache_backends import CACHE_ERRORS, RedisCache, cache_available, cache_failed
 from emporium.core.caching import apply_cache_headers, is_user_specific, weak_etag
 from emporium.core.context import get_current_tenant_id
 from emporium.core.logging import get_logger
@@ -60,25 +59,6 @@ CACHE_STATUS_HEADER = "X-Cache"
 API_PREFIX = "/api/"
 # What an API client asking for JSON sends (browsers ask for HTML: the browsable API).
 JSON_MEDIA_RANGES = frozenset({"application/json", "*/*", "application/*"})
-
-# After a cache error, how long this process answers without the cache before trying it again.
-UNAVAILABLE_SECONDS = 5.0
-# What a cache server that cannot be reached raises (Redis; a socket error on the way).
-CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
-_unavailable_until = 0.0
-
-
-def cache_available() -> bool:
-    """False for a while after a cache operation failed (see `UNAVAILABLE_SECONDS`)."""
-    return time.monotonic() >= _unavailable_until
-
-
-def cache_failed(error: Exception, *, operation: str) -> None:
-    """Note a failed cache operation: logged, and the cache left alone for a while."""
-    global _unavailable_until
-    _unavailable_until = time.monotonic() + UNAVAILABLE_SECONDS
-    logger.warning("response_cache_unavailable", operation=operation, error=repr(error))
-
 
 # Purge scope -> namespaces, filled by the apps that own the namespaces (see `register_scope`).
 _SCOPES: dict[str, tuple[str, ...]] = {}
@@ -162,7 +142,7 @@ def _read_many(keys: list[str]) -> dict[str, Any]:
     try:
         return cache.get_many(keys)
     except CACHE_ERRORS as error:
-        cache_failed(error, operation="read")
+        cache_failed(error, operation="page read")
         return {}
 
 
@@ -213,7 +193,7 @@ def _start_generation(key: str) -> int:
             cache.add(key, time.time_ns(), timeout=None)
             return int(cache.get(key, time.time_ns()))
         except CACHE_ERRORS as error:
-            cache_failed(error, operation="read")
+            cache_failed(error, operation="page read")
     return time.time_ns()
 
 
@@ -267,7 +247,7 @@ def set_until(key: str, value: Any, *, expires_at: datetime, now: datetime) -> b
     try:
         cache.set(key, entry, timeout=math.ceil(seconds))
     except CACHE_ERRORS as error:
-        cache_failed(error, operation="store")
+        cache_failed(error, operation="page store")
         return False
     _remember({key: entry})
     return True

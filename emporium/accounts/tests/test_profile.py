@@ -456,3 +456,13 @@ class TestConcurrentWrites:
         codes = sorted(r.status_code for r in responses)
         assert codes == [201] * 3 + [400] * (self.THREADS - 3)
         assert Address.objects.filter(user=ada).count() == ADDRESS_LIMIT
+
+
+def test_signed_in_requests_are_served_while_the_cache_server_is_down(
+    client, bearer, ada, unreachable_cache
+):
+    headers = bearer(ada)
+    for _ in range(2):  # the user comes from the database, each time
+        response = client.get(ME, **headers)
+        assert response.status_code == 200, response.content
+        assert response.json()["email"] == ada.email

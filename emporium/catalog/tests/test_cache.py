@@ -2,7 +2,6 @@
 
 import io
 import logging
-import socket
 from datetime import timedelta
 
 import pytest
@@ -23,7 +22,7 @@ from emporium.catalog.tests.test_read import (
     make_product,
     slugs,
 )
-from emporium.core import caching
+from emporium.core import cache_backends, caching
 from emporium.core.context import tenant_context
 from tests.factories import TenantDomainFactory
 
@@ -411,25 +410,6 @@ def test_indented_json_is_answered_fresh_and_never_stored(client):
     assert (weighted["X-Cache"], weighted.content) == ("HIT", plain.content)
 
 
-@pytest.fixture
-def unreachable_cache(settings, monkeypatch):
-    """A Redis cache server nobody listens on (connections are refused at once)."""
-    from emporium.core import response_cache
-
-    with socket.socket() as probe:  # a free port, closed again
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "emporium.core.cache_backends.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-    monkeypatch.setattr(response_cache, "_unavailable_until", 0.0)
-    return response_cache
-
-
 def test_an_unreachable_cache_server_means_misses_not_errors(
     client, committed, unreachable_cache, caplog
 ):
@@ -442,7 +422,7 @@ def test_an_unreachable_cache_server_means_misses_not_errors(
             assert response["X-Cache"] == "MISS"
     assert slugs(client.get(PRODUCTS)) == ["lamp"]
     # After the first failure the cache is left alone for a while: no request waits for it.
-    assert not unreachable_cache.cache_available()
+    assert not cache_backends.cache_available()
     # A write succeeds; its failed invalidation is logged (pages stored before it expire).
     with caplog.at_level(logging.ERROR), committed():
         product_update(product=Product.objects.get(slug="lamp"), data={"name": "Desk lamp"})
@@ -451,8 +431,10 @@ def test_an_unreachable_cache_server_means_misses_not_errors(
 
 
 def test_the_cache_is_tried_again_after_a_while(unreachable_cache, monkeypatch):
+    from emporium.core import response_cache
+
     clock = [1000.0]
-    monkeypatch.setattr(unreachable_cache.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(cache_backends.time, "monotonic", lambda: clock[0])
     tried = []
 
     class Cache:
@@ -460,10 +442,10 @@ def test_the_cache_is_tried_again_after_a_while(unreachable_cache, monkeypatch):
             tried.append(keys)
             return {}
 
-    monkeypatch.setattr(unreachable_cache, "cache", Cache())
-    unreachable_cache.cache_failed(ConnectionError("refused"), operation="read")
-    assert unreachable_cache._read_many(["a"]) == {}
+    monkeypatch.setattr(response_cache, "cache", Cache())
+    cache_backends.cache_failed(ConnectionError("refused"), operation="page read")
+    assert response_cache._read_many(["a"]) == {}
     assert tried == []
-    clock[0] += unreachable_cache.UNAVAILABLE_SECONDS
-    assert unreachable_cache._read_many(["a"]) == {}
+    clock[0] += cache_backends.UNAVAILABLE_SECONDS
+    assert response_cache._read_many(["a"]) == {}
     assert tried == [["a"]]
