@@ -48,6 +48,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from emporium.core.callers import is_authenticated
 from emporium.core.errors import problem_response
 
 DEFAULT_MAX_AGE = 60
@@ -96,8 +97,7 @@ def newest(values: Iterable[datetime | None]) -> datetime | None:
 
 def is_user_specific(request: HttpRequest | Request) -> bool:
     """Whether the response may depend on who asks: an authenticated user or credential."""
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
+    if is_authenticated(request):
         return True
     return getattr(request, "auth", None) is not None
 
@@ -158,12 +158,15 @@ def apply_cache_headers(
     if result is None:  # only without a response to fall back on
         return response
     if result.status_code == 412:
-        return problem_response(
+        failed = problem_response(
             django_request,
             status=412,
             code="precondition_failed",
             detail=_("The resource does not match the request's preconditions."),
         )
+        # Decided on the representation, which varies with these (as the 200 says).
+        patch_vary_headers(failed, VARY_HEADERS)
+        return failed
     return result
 
 

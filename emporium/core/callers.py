@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject, empty
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -24,6 +26,23 @@ def client_ip(request: HttpRequest) -> str:
         if not _in(hop, networks):
             return hop
     return remote
+
+
+def is_authenticated(request: Any) -> bool:
+    """Whether the request's user (Django's, or DRF's once a view authenticated it) is signed
+    in. Django's session user is not loaded when no session cookie came: nobody can be signed
+    in then, and loading it costs a session and an auth backend lookup on every anonymous
+    request."""
+    user = getattr(request, "user", None)
+    if user is None:
+        return False
+    if (
+        isinstance(user, SimpleLazyObject)
+        and user._wrapped is empty
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    ):
+        return False
+    return bool(user.is_authenticated)
 
 
 def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

@@ -49,7 +49,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from emporium.core.cache_backends import RedisCache, on_clear
-from emporium.core.callers import caller_key, client_ip
+from emporium.core.callers import caller_key, client_ip, is_authenticated
 from emporium.core.logging import get_logger
 
 if TYPE_CHECKING:
@@ -370,8 +370,7 @@ def most_restrictive(windows: list[Window]) -> Window:
 
 
 def _caller(request: HttpRequest, *, credential_accepted: bool) -> tuple[str, str]:
-    user = getattr(request, "user", None)
-    if (user is not None and user.is_authenticated) or credential_accepted:
+    if credential_accepted or is_authenticated(request):
         return USER_SCOPE, caller_key(request)
     # Unauthenticated callers are keyed by address even when they send an Authorization header
     # nobody accepted: otherwise each made-up header would get a fresh counter.
