@@ -175,7 +175,10 @@ class RedisCache(django_redis.RedisCache):
             for (_key, timeout), amount in zip(counters, steps, strict=True)
             for value in (timeout, amount)
         ]
-        counts, values = self._run_script([*counter_keys, *full_keys], arguments)
+        if counter_keys:
+            counts, values = self._run_script([*counter_keys, *full_keys], arguments)
+        else:  # every counter counted from a lease: a plain read (no script to run)
+            counts, values = [], self._execute(("MGET", *full_keys)) if full_keys else []
         serializer = self._cache._serializer  # type: ignore[attr-defined]
         found = {
             full_keys[full_key]: serializer.loads(value)

@@ -42,6 +42,20 @@ def test_counts_and_reads_in_one_script_that_is_reloaded_after_a_flush():
 
 
 @pytest.mark.services
+def test_without_counters_the_keys_are_read_with_a_plain_mget(monkeypatch):
+    cache = _cache(_redis_url(), socket_timeout=2)
+    cache.set("page", {"body": b"{}"})
+    sent = []
+    execute = cache._execute
+    monkeypatch.setattr(
+        cache, "_execute", lambda command: sent.append(command[0]) or execute(command)
+    )
+    assert cache.incr_counters_get_many([], ["page", "absent"]) == ([], {"page": {"body": b"{}"}})
+    assert cache.incr_counters_get_many([], []) == ([], {})
+    assert sent == ["MGET"]
+
+
+@pytest.mark.services
 def test_a_connection_the_server_closed_is_replaced():
     url = _redis_url()
     cache = _cache(url, socket_timeout=2)
