@@ -81,7 +81,8 @@ class _HotStatements:
 
 class HotCursor:
     """The DB-API part Django's cursor wrappers use (`execute`, `fetchall`, `close`), over libpq:
-    one statement, its rows as text. For the raw cursor outside a transaction still to open."""
+    one statement, its rows as text. The raw cursor, unless psycopg must first start the
+    transaction Django opened (then `TextCursor`)."""
 
     def __init__(self, statements: _HotStatements, *, prepare: bool) -> None:
         self._statements = statements
@@ -96,9 +97,9 @@ class HotCursor:
             if len(statements.queries) >= HOT_STATEMENTS:
                 statements.queries.clear()
             query = statements.queries[sql] = PostgresQuery(statements.dumper)
-            query.convert(sql, params or ())
+            query.convert(sql, params)
         else:
-            query.dump(params or ())
+            query.dump(params)
         pgconn = connection.pgconn
         if self._prepare:
             name = self._prepared(query)

@@ -111,7 +111,12 @@ def test_a_connection_keeps_a_bounded_number_of_hot_statements(other, monkeypatc
             assert cursor.fetchall() == [(str(number + 1),)]
         cursor.execute("SELECT 4 + %s::int", [2])  # still prepared: no new statement
         assert cursor.fetchall() == [("6",)]
-    assert sorted(_prepared(other)) == [f"SELECT {n} + $1::int" for n in (2, 3, 4)]
+        cursor.execute("SELECT '100%'")  # without parameters, as Django: no placeholders
+        assert cursor.fetchall() == [("100%",)]
+    assert sorted(_prepared(other)) == [
+        "SELECT '100%'",
+        *(f"SELECT {n} + $1::int" for n in (3, 4)),
+    ]
 
 
 def test_a_hot_read_inside_a_transaction_sees_its_writes_and_fails_like_any_statement():
