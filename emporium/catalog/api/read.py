@@ -182,44 +182,17 @@ class ProductPagination(PageNumberPagination):
 
     def paginated_data(self, data: Any) -> dict[str, Any]:
         """The body `get_paginated_response(data)` answers with (DRF's, plus `page_size`)."""
-        assert self.page is not None  # noqa: S101 (set by paginate_queryset before this call)
-        next_link, previous_link = self._links()
+        page, request = self.page, self.request
+        assert page is not None  # noqa: S101 (set by paginate_queryset before this call)
+        assert request is not None  # noqa: S101 (set by paginate_queryset too)
+        next_link, previous_link = _page_links(page, request, self.page_query_param)
         return {
-            "count": self.page.paginator.count,
+            "count": page.paginator.count,
             "next": next_link,
             "previous": previous_link,
             "results": data,
-            "page_size": self.page.paginator.per_page,
+            "page_size": page.paginator.per_page,
         }
-
-    def get_next_link(self) -> str | None:
-        return self._links()[0]
-
-    def get_previous_link(self) -> str | None:
-        return self._links()[1]
-
-    def _links(self) -> tuple[str | None, str | None]:
-        """DRF's next and previous links, from one parse of the request's address."""
-        assert self.page is not None  # noqa: S101 (set by paginate_queryset before this call)
-        page, name, request = self.page, self.page_query_param, self.request
-        assert request is not None  # noqa: S101 (set by paginate_queryset too)
-        if not (page.has_next() or page.has_previous()):
-            return None, None
-        scheme, netloc, path, query, fragment = urlsplit(request.build_absolute_uri())
-        params = parse_qs(query, keep_blank_values=True)
-
-        def link(number: int) -> str:
-            if number == 1:  # as DRF: the first page's link has no `page`
-                params.pop(name, None)
-            else:
-                params[name] = [str(number)]
-            encoded = urlencode(sorted(params.items()), doseq=True)
-            return urlunsplit((scheme, netloc, path, encoded, fragment))
-
-        return (
-            link(page.next_page_number()) if page.has_next() else None,
-            link(page.previous_page_number()) if page.has_previous() else None,
-        )
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         result = super().get_paginated_response_schema(schema)
@@ -230,6 +203,28 @@ class ProductPagination(PageNumberPagination):
             "description": "The page size applied (requests above the maximum are clamped).",
         }
         return result
+
+
+def _page_links(page: Any, request: Request, name: str) -> tuple[str | None, str | None]:
+    """DRF's next and previous links (`get_next_link`, `get_previous_link`), from one parse of
+    the request's address."""
+    if not (page.has_next() or page.has_previous()):
+        return None, None
+    scheme, netloc, path, query, fragment = urlsplit(request.build_absolute_uri())
+    params = parse_qs(query, keep_blank_values=True)
+
+    def link(number: int) -> str:
+        if number == 1:  # as DRF: the first page's link has no `page`
+            params.pop(name, None)
+        else:
+            params[name] = [str(number)]
+        encoded = urlencode(sorted(params.items()), doseq=True)
+        return urlunsplit((scheme, netloc, path, encoded, fragment))
+
+    return (
+        link(page.next_page_number()) if page.has_next() else None,
+        link(page.previous_page_number()) if page.has_previous() else None,
+    )
 
 
 class CategoryQuerySerializer(serializers.Serializer[Any]):

@@ -48,6 +48,13 @@ RAW_TYPES = tuple(
 HOT_STATEMENTS = 100
 
 
+def _read_as_text(adapters: AdaptersMap) -> AdaptersMap:
+    """`adapters`, loading `RAW_TYPES` as the text PostgreSQL sends."""
+    for oid in RAW_TYPES:
+        adapters.register_loader(oid, TextLoader)
+    return adapters
+
+
 class TextCursor(base.ServerBindingCursor):
     """A psycopg cursor reading `RAW_TYPES` as text and preparing what it runs (when allowed):
     the raw cursor when psycopg must first open the transaction Django asked for (`atomic`)."""
@@ -55,8 +62,7 @@ class TextCursor(base.ServerBindingCursor):
     def __init__(self, *args: Any, prepare: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._prepare = prepare or None  # None: psycopg's threshold, never reached here
-        for oid in RAW_TYPES:
-            self.adapters.register_loader(oid, TextLoader)  # type: ignore[attr-defined]
+        _read_as_text(self.adapters)  # type: ignore[attr-defined]
 
     def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
         return super().execute(query, params, **{**options, "prepare": self._prepare})  # type: ignore[misc]
@@ -69,10 +75,7 @@ class _HotStatements:
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
         self.dumper = Transformer(connection)
-        adapters = AdaptersMap(connection.adapters)
-        for oid in RAW_TYPES:
-            adapters.register_loader(oid, TextLoader)
-        self.adapters = adapters  # (what `Transformer` reads its loaders from)
+        self.adapters = _read_as_text(AdaptersMap(connection.adapters))  # (read by `Transformer`)
         self.loader = Transformer(self)
         self.queries: dict[str, PostgresQuery] = {}  # statements converted for libpq
         self.names: OrderedDict[tuple[bytes, tuple[int, ...]], bytes] = OrderedDict()
