@@ -9,6 +9,10 @@
 # One process per core with two threads each: one process with more threads serves the same
 # load on one core at a time (the GIL), and under load some of its requests wait seconds for it
 # (bench/RESULTS.md: /health/live p99 up to 5 s with 1 x 4, 11-131 ms with 2 x 2).
+# A worker that does not stop within WEB_STOP_TIMEOUT seconds of SIGTERM is killed: granian loses
+# a SIGTERM that reaches a worker while it is still loading the application, and without a bound
+# the server then never exits. The default stays below the usual 30 s grace of orchestrators, so
+# requests in flight get their time and the process still exits before it is killed from outside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,7 @@ args=(
   --http auto
   --workers "${WEB_WORKERS:-$(nproc)}"
   --blocking-threads "${WEB_THREADS:-2}"
+  --workers-kill-timeout "${WEB_STOP_TIMEOUT:-25}"
 )
 if [[ -n "${TLS_CERTIFICATE:-}" ]]; then
   args+=(--ssl-certificate "$TLS_CERTIFICATE" --ssl-keyfile "${TLS_KEY:?set TLS_KEY (PKCS#8 PEM) with TLS_CERTIFICATE}")

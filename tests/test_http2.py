@@ -1,5 +1,5 @@
 """The real server process speaks HTTP/2 (h2c with prior knowledge, and h2 over TLS via ALPN)
-while HTTP/1.1 clients keep working."""
+while HTTP/1.1 clients keep working, and it exits on SIGTERM."""
 
 from __future__ import annotations
 
@@ -26,9 +26,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+STOP_TIMEOUT = 5
+
+
 def _serve(tmp_path: Path, **extra_env: str):
     port = _free_port()
-    env = {**os.environ, "EMPORIUM_PORT": str(port), "VAR_DIR": str(tmp_path), **extra_env}
+    env = {
+        **os.environ,
+        "EMPORIUM_PORT": str(port),
+        "VAR_DIR": str(tmp_path),
+        "WEB_STOP_TIMEOUT": str(STOP_TIMEOUT),
+        **extra_env,
+    }
     process = subprocess.Popen(
         [str(ROOT / "scripts" / "serve.sh")],
         cwd=ROOT,
@@ -42,7 +51,7 @@ def _serve(tmp_path: Path, **extra_env: str):
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return process, port
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.kill()
     pytest.fail("the server did not start listening within 60 s")
 
@@ -108,3 +117,16 @@ def test_h2_over_tls_via_alpn(tmp_path):
             assert client.get(f"https://127.0.0.1:{port}/health/live").http_version == "HTTP/1.1"
     finally:
         _stop(process)
+
+
+def test_a_sigterm_while_workers_are_still_loading_stops_the_server(tmp_path):
+    # The socket listens before the workers have loaded the application; a SIGTERM in that window
+    # used to be lost by a worker, and the server then never exited.
+    process, _ = _serve(tmp_path)
+    try:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=STOP_TIMEOUT + 20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
