@@ -133,9 +133,9 @@ class ProductFilter:
         return " AND ".join(clauses), params
 
 
-def product_page(product_filter: ProductFilter, *, offset: int, limit: int) -> list[dict[str, Any]]:
-    """One page of the filtered, ordered products as rows (the keys of
-    `selectors.product_rows`, plus `images`: those the caller may see): one query."""
+def product_page(product_filter: ProductFilter, *, offset: int, limit: int) -> RawPage:
+    """One page of the filtered, ordered products: rows (the keys of `selectors.product_rows`,
+    plus `images`: those the caller may see), each loaded when first read. One query."""
     where, params = product_filter.where(timezone.now())
     order_by = _ORDER_BY[product_filter.ordering]
     page = (
@@ -144,7 +144,7 @@ def product_page(product_filter: ProductFilter, *, offset: int, limit: int) -> l
         # PostgreSQL's plan for any bounds (reused by a prepared statement) reads every row.
         f" ORDER BY {order_by.format(t='p')} LIMIT {int(limit)} OFFSET {int(offset)}"
     )
-    return _rows_with_images(
+    return _with_images(
         page,
         params,
         order_by=order_by.format(t="page"),
@@ -171,7 +171,7 @@ def product_by_slug(slug: str, *, staff: bool) -> dict[str, Any] | None:
     ones never: one query."""
     where, params = ProductFilter(staff=staff).where(timezone.now())
     product = f"SELECT {_SELECT} FROM {_FROM} WHERE {where} AND p.slug = %s"  # noqa: S608  # nosec B608
-    rows = _rows_with_images(product, [*params, slug], order_by="page.id", staff=staff)
+    rows = _with_images(product, [*params, slug], order_by="page.id", staff=staff)
     return rows[0] if rows else None
 
 
@@ -186,7 +186,7 @@ def products_by_ids(
     listed = ", ".join(["%s"] * len(product_ids))
     products = f"SELECT {_SELECT} FROM {_FROM} WHERE {where} AND p.id IN ({listed})"  # noqa: S608  # nosec B608
     params += [db_uuid(product_id) for product_id in product_ids]
-    rows = _rows_with_images(products, params, order_by="page.id", staff=staff)
+    rows = _with_images(products, params, order_by="page.id", staff=staff)
     return {row["id"]: row for row in rows}
 
 
@@ -222,7 +222,7 @@ def images_by_product(
 
 class ProductPageSource(Sequence[dict[str, Any]]):
     """The filtered products as a sequence Django's paginator can count and slice: its length
-    is one `product_count` query, each slice one `product_page` query."""
+    is one `product_count` query, each slice one `product_page` query (a `RawPage`)."""
 
     def __init__(self, product_filter: ProductFilter) -> None:
         self.product_filter = product_filter
@@ -234,27 +234,75 @@ class ProductPageSource(Sequence[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
 
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
         if isinstance(index, int):
             return self[index : index + 1][0]
         if index.step not in (None, 1) or (index.start or 0) < 0:
             raise TypeError("product pages are read by forward slices")
         start, stop = index.start or 0, index.stop
         if stop is None or stop <= start:
-            return []
+            return RawPage([], list)
         return product_page(self.product_filter, offset=start, limit=stop - start)
 
 
-def _rows_with_images(
-    products: str, params: list[Any], *, order_by: str, staff: bool
-) -> list[dict[str, Any]]:
-    """The rows of the `products` statement, in `order_by` order (`page.` columns), each with
+# A product's raw values, then each of its images' (see `RawPage`).
+Source = tuple[tuple[Any, ...], ...]
+
+
+class RawPage(Sequence[dict[str, Any]]):
+    """The products one statement read, as PostgreSQL sent them: each product's `sources[i]`,
+    its raw column values then each image's (equal sources load equal rows, so a source keys
+    memos of what is derived from a row alone, such as the loading itself, `_LOADED`), and its
+    row, loaded when first read (`page[i]`): a caller that has what it needs remembered by
+    source loads nothing."""
+
+    def __init__(
+        self,
+        groups: list[list[tuple[Any, ...]]],
+        typed: Callable[[Sequence[Any]], list[Any]],
+    ) -> None:
+        width = len(_ROW_KEYS)
+        self._groups = groups
+        self._typed = typed
+        self._rows: dict[int, dict[str, Any]] = {}
+        self.sources: list[Source] = [
+            (group[0][:width], *(values[width:] for values in group if values[width] is not None))
+            for group in groups
+        ]
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        row = self._rows.get(index)
+        if row is None:
+            source = self.sources[index]  # (IndexError past the end, as a list)
+            loaded = _LOADED.get(source)
+            if loaded is None:
+                loaded = _load(self._groups[index], self._typed)
+                _LOADED.put(source, loaded)
+            product, images = loaded
+            row = dict(zip(_ROW_KEYS, product, strict=True))
+            row["images"] = list(images)
+            row["source"] = source
+            self._rows[index] = row
+        return row
+
+
+def _with_images(products: str, params: list[Any], *, order_by: str, staff: bool) -> RawPage:
+    """The products of the `products` statement, in `order_by` order (`page.` columns), each with
     the `images` the caller may see in display order: one statement, a product row repeated
-    once per image. Each row's `source` holds the raw column values it was loaded from (the
-    product's, then each image's, see `fetch_raw`): equal sources load equal rows, so it keys
-    memos of what is derived from a row alone, such as the loading itself (`_LOADED`)."""
+    once per image."""
     visible = "" if staff else " AND i.status = %s"
     sql = (
         f"SELECT page.*, {_IMAGE_SELECT} FROM ({products}) page"  # noqa: S608  # nosec B608
@@ -270,30 +318,14 @@ def _rows_with_images(
             groups[-1].append(values)
         else:
             groups.append([values])
-    width = len(_ROW_KEYS)
-    rows: list[dict[str, Any]] = []
-    for group in groups:
-        source = (
-            group[0][:width],
-            *(values[width:] for values in group if values[width] is not None),
-        )
-        loaded = _LOADED.get(source)
-        if loaded is None:
-            loaded = _load(group, typed)
-            _LOADED.put(source, loaded)
-        product, images = loaded
-        row = dict(zip(_ROW_KEYS, product, strict=True))
-        row["images"] = list(images)
-        row["source"] = source
-        rows.append(row)
-    return rows
+    return RawPage(groups, typed)
 
 
 def _load(
     group: list[tuple[Any, ...]], typed: Callable[[Sequence[Any]], list[Any]]
 ) -> tuple[list[Any], tuple[ProductImage, ...]]:
     """One product's values and its images, loaded and converted as the ORM would, from its
-    raw rows (`_rows_with_images`)."""
+    raw rows (`_with_images`)."""
     db = database()
     width = len(_ROW_KEYS)
     loaded = [typed(values) for values in group]

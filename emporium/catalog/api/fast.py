@@ -7,25 +7,27 @@ everything else to the view: errors, redirects, searches, `format=`. The middlew
 entry and replays it exactly as it replays a hit. `tests/test_fast_reads.py` compares every
 answer with the view's, byte for byte and header by header.
 
-Each product's rendered body is remembered by the raw column values it was built from (its row's
-`source`), the API version and the host it links to: pages are mostly made of products other
-pages showed already, and a product that changes in any column is simply a new key. A list page
-is then its envelope with the remembered bodies spliced into `results`, the very bytes rendering
-the whole page would give (JSON rendering is compositional).
+Each product's rendered body is remembered by the raw column values it was built from (its
+`source`, see `queries.RawPage`), the API version and the host it links to: pages are mostly
+made of products other pages showed already, and a product that changes in any column is simply
+a new key. A list page is then its envelope with the remembered bodies spliced into `results`,
+the very bytes rendering the whole page would give (JSON rendering is compositional); only the
+products it shows for the first time are loaded from their raw values at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import Any, TypedDict
 from uuid import UUID
 
+from django.core.paginator import InvalidPage
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -44,7 +46,8 @@ REMEMBERED_BODIES = 5_000
 _EMPTY_RESULTS = b'"results":[]'
 
 
-_BODIES: BoundedMemo[bytes] = BoundedMemo(REMEMBERED_BODIES)
+# (body, updated_at) by (source, version, origin).
+_BODIES: BoundedMemo[tuple[bytes, datetime]] = BoundedMemo(REMEMBERED_BODIES)
 
 
 @receiver(setting_changed)
@@ -52,19 +55,31 @@ def _settings_changed(**_: Any) -> None:
     _BODIES.clear()  # image addresses follow the storage settings
 
 
+class _Rendering(TypedDict):
+    version: str
+    request: HttpRequest
+    origin: str
+
+
 def rendered_product(
-    row: Mapping[str, Any], *, version: str, request: HttpRequest, origin: str
-) -> bytes:
-    """`product_body` of a row of `queries`, rendered as JSON; remembered by its source, the
-    version and the `origin` its links start with (`_origin(request)`)."""
-    key = (row["source"], version, origin)
-    body = _BODIES.get(key)
-    if body is None:
-        body = _RENDERER.render(
-            product_body(row, row["images"], version=version, request=request), JSON, {}
-        )
-        _BODIES.put(key, body)
-    return body
+    source: queries.Source,
+    load: Callable[[], Mapping[str, Any]],
+    *,
+    version: str,
+    request: HttpRequest,
+    origin: str,
+) -> tuple[bytes, datetime]:
+    """`product_body` of the product with this `source`, rendered as JSON, and its
+    `updated_at`; remembered by the source, the version and the `origin` its links start with
+    (`_origin(request)`). Its row is loaded (`load()`) only when not remembered."""
+    key = (source, version, origin)
+    known = _BODIES.get(key)
+    if known is None:
+        row = load()
+        body = product_body(row, row["images"], version=version, request=request)
+        known = (_RENDERER.render(body, JSON, {}), row["updated_at"])
+        _BODIES.put(key, known)
+    return known
 
 
 def product_list(
@@ -83,19 +98,29 @@ def product_list(
     # Read before the data: a write committed meanwhile leaves this page outdated at once.
     generation = response_cache.generations(tenant_id, view.server_cache_namespaces)
     expires_at = view().server_cache_expires_at(now)
+    # As the view's paginator paginates, except that the page's rows stay unloaded.
     paginator = read.ProductPagination()
-    paginator.count_cache = read.count_cache_for(request.GET)
-    source = queries.ProductPageSource(read.product_filter_for(params, staff=False))
-    try:
-        page = paginator.paginate_queryset(source, Request(request))
-    except NotFound:
-        return None  # the view answers the 404 problem
-    assert page is not None  # noqa: S101 (pagination is always on)
-    origin = _origin(request)
-    results = b",".join(
-        rendered_product(row, version=version, request=request, origin=origin) for row in page
+    paginator.request = Request(request)
+    size = paginator.get_page_size(paginator.request)
+    assert size is not None  # noqa: S101 (the default size is set)
+    pages = read.CountCachingPaginator(
+        queries.ProductPageSource(read.product_filter_for(params, staff=False)),
+        size,
+        count_cache=read.count_cache_for(request.GET),
     )
+    try:
+        paginator.page = pages.page(paginator.get_page_number(paginator.request, pages))
+    except InvalidPage:
+        return None  # the view answers the 404 problem
+    page = paginator.page.object_list
+    assert isinstance(page, queries.RawPage)  # noqa: S101 (what ProductPageSource slices give)
+    rendering = _Rendering(version=version, request=request, origin=_origin(request))
+    bodies = [
+        rendered_product(source, partial(page.__getitem__, at), **rendering)
+        for at, source in enumerate(page.sources)
+    ]
     envelope = _RENDERER.render(paginator.paginated_data([]), JSON, {})
+    results = b",".join(body for body, _updated_at in bodies)
     return response_cache.page_entry(
         generation=generation,
         # A string never holds an unescaped quote: the first match is the `results` member.
@@ -103,7 +128,7 @@ def product_list(
         content_type=JSON,
         allow=_allow(view),
         etag=None,  # the body's hash, as the view's (`page_entry`)
-        last_modified=newest(row["updated_at"] for row in page),
+        last_modified=newest(updated_at for _body, updated_at in bodies),
         max_age=view.cache_max_age,
         expires_at=expires_at,
     )
@@ -122,9 +147,12 @@ def product_detail(
     row = queries.product_by_slug(slug, staff=False)
     if row is None:
         return None
+    body, _updated_at = rendered_product(
+        row["source"], lambda: row, version=version, request=request, origin=_origin(request)
+    )
     return response_cache.page_entry(
         generation=generation,
-        body=rendered_product(row, version=version, request=request, origin=_origin(request)),
+        body=body,
         content_type=JSON,
         allow=_allow(view),
         etag=seed_etag(

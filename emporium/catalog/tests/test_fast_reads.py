@@ -2,6 +2,7 @@
 readers (catalog/api/fast.py) without DRF: every answer must equal the view's, byte for byte and
 header by header, and whatever a reader does not handle must still reach the view."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from emporium.catalog import queries
 from emporium.catalog.api import read
 from emporium.catalog.models import Product, ProductImage
 from emporium.catalog.services import product_update
@@ -141,6 +143,20 @@ def test_remembered_product_bodies_follow_every_column(client, catalog, change, 
         assert _comparable(fast) == _comparable(expected)
         assert b'"alt_text":"Side"' in fast.content
         assert shown in fast.content
+
+
+def test_a_page_of_remembered_products_loads_no_row(client, catalog, monkeypatch):
+    first = _answer(client, "/api/v1/products/?page_size=50", readers=True)
+
+    def load(*_args):
+        raise AssertionError("a remembered product was loaded")
+
+    monkeypatch.setattr(queries, "_load", load)
+    monkeypatch.setattr(queries.RawPage, "__getitem__", load)
+    again = _answer(client, "/api/v1/products/?page_size=50&nocache=1", readers=True)
+    assert again.status_code == 200
+    assert again["X-Cache"] == "MISS"
+    assert json.loads(again.content)["results"] == json.loads(first.content)["results"]
 
 
 @pytest.mark.parametrize("accept", ["", "*/*", "application/json", "application/*"])
