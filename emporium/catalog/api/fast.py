@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache, partial
-from typing import Any, TypedDict
+from typing import Any
 from uuid import UUID
 
 from django.core.paginator import InvalidPage
@@ -53,12 +53,6 @@ _BODIES: BoundedMemo[tuple[bytes, datetime]] = BoundedMemo(REMEMBERED_BODIES)
 @receiver(setting_changed)
 def _settings_changed(**_: Any) -> None:
     _BODIES.clear()  # image addresses follow the storage settings
-
-
-class _Rendering(TypedDict):
-    version: str
-    request: HttpRequest
-    origin: str
 
 
 def rendered_product(
@@ -114,9 +108,9 @@ def product_list(
         return None  # the view answers the 404 problem
     page = paginator.page.object_list
     assert isinstance(page, queries.RawPage)  # noqa: S101 (what ProductPageSource slices give)
-    rendering = _Rendering(version=version, request=request, origin=_origin(request))
+    origin, load = _origin(request), page.__getitem__
     bodies = [
-        rendered_product(source, partial(page.__getitem__, at), **rendering)
+        rendered_product(source, partial(load, at), version=version, request=request, origin=origin)
         for at, source in enumerate(page.sources)
     ]
     envelope = _RENDERER.render(paginator.paginated_data([]), JSON, {})
