@@ -21,12 +21,13 @@ from typing import Any, overload
 from uuid import UUID
 
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from emporium.catalog.models import Category, Product, ProductImage
 from emporium.core.context import require_current_tenant_id
 from emporium.core.memo import BoundedMemo
-from emporium.core.sql import RowConverter, database, db_uuid, fetch_raw
+from emporium.core.sql import RowConverter, database, db_uuid, fetch_raw, record_values
 from emporium.inventory.models import Stock
 
 # ORDER BY per `selectors.PRODUCT_ORDERINGS` key (the id tie-breaker keeps pages stable).
@@ -64,11 +65,16 @@ _PRODUCT_COLUMNS = (
 )
 # The row keys of `selectors.product_rows`, which `serializers.product_body` reads.
 _ROW_KEYS = (*_PRODUCT_COLUMNS, "category_slug", "on_hand", "available")
-_SELECT = (
-    ", ".join(f"p.{name}" for name in _PRODUCT_COLUMNS)
-    + ", c.slug AS category_slug, COALESCE(s.quantity, 0) AS on_hand"
-    + ", COALESCE(s.quantity - s.reserved, 0) AS available"
+# The values of `_ROW_KEYS`, in order.
+_VALUES = (
+    *(f"p.{name}" for name in _PRODUCT_COLUMNS),
+    "c.slug",
+    "COALESCE(s.quantity, 0)",
+    "COALESCE(s.quantity - s.reserved, 0)",
 )
+_SELECT = ", ".join(f"{value} AS {key}" for value, key in zip(_VALUES, _ROW_KEYS, strict=True))
+# What a page is ordered by (`_ORDER_BY`), for the statement around it.
+_ORDER_COLUMNS = "p.id, p.price, p.name, p.created_at, p.rating_average, p.rating_count"
 _FROM = f"{_P} p LEFT JOIN {_C} c ON c.id = p.category_id LEFT JOIN {_S} s ON s.product_id = p.id"
 _VISIBLE = (
     "p.is_active = %s AND (p.publish_at IS NULL OR p.publish_at <= %s)"
@@ -76,6 +82,7 @@ _VISIBLE = (
 )
 _IMAGE_FIELDS = tuple(ProductImage._meta.concrete_fields)
 _IMAGE_SELECT = ", ".join(f"i.{field.column}" for field in _IMAGE_FIELDS)
+_IMAGE_NAMES = [field.attname for field in _IMAGE_FIELDS]
 
 _QUANTITY = Stock._meta.get_field("quantity")  # on hand and available: plain integers
 _PRODUCT_ROW = RowConverter(
@@ -138,14 +145,10 @@ def product_page(product_filter: ProductFilter, *, offset: int, limit: int) -> R
     plus `images`: those the caller may see), each loaded when first read. One query."""
     where, params = product_filter.where(timezone.now())
     order_by = _ORDER_BY[product_filter.ordering]
-    page = (
-        f"SELECT {_SELECT} FROM {_FROM} WHERE {where}"  # noqa: S608  # nosec B608 (fixed text, bound values)
+    return _with_images(
         # The bounds are part of the text, as numbers: with them bound as parameters,
         # PostgreSQL's plan for any bounds (reused by a prepared statement) reads every row.
-        f" ORDER BY {order_by.format(t='p')} LIMIT {int(limit)} OFFSET {int(offset)}"
-    )
-    return _with_images(
-        page,
+        f"{where} ORDER BY {order_by.format(t='p')} LIMIT {int(limit)} OFFSET {int(offset)}",
         params,
         order_by=order_by.format(t="page"),
         staff=product_filter.staff,
@@ -170,8 +173,9 @@ def product_by_slug(slug: str, *, staff: bool) -> dict[str, Any] | None:
     """The row of the product `slug` (with its `images`) if the caller may see it, deleted
     ones never: one query."""
     where, params = ProductFilter(staff=staff).where(timezone.now())
-    product = f"SELECT {_SELECT} FROM {_FROM} WHERE {where} AND p.slug = %s"  # noqa: S608  # nosec B608
-    rows = _with_images(product, [*params, slug], order_by="page.id", staff=staff)
+    rows = _with_images(
+        f"{where} AND p.slug = %s", [*params, slug], order_by="page.id", staff=staff
+    )
     return rows[0] if rows else None
 
 
@@ -184,9 +188,8 @@ def products_by_ids(
         return {}
     where, params = ProductFilter(staff=staff).where(now or timezone.now())
     listed = ", ".join(["%s"] * len(product_ids))
-    products = f"SELECT {_SELECT} FROM {_FROM} WHERE {where} AND p.id IN ({listed})"  # noqa: S608  # nosec B608
     params += [db_uuid(product_id) for product_id in product_ids]
-    rows = _with_images(products, params, order_by="page.id", staff=staff)
+    rows = _with_images(f"{where} AND p.id IN ({listed})", params, order_by="page.id", staff=staff)
     return {row["id"]: row for row in rows}
 
 
@@ -211,11 +214,10 @@ def images_by_product(
         f"SELECT {_IMAGE_SELECT} FROM {_I} i WHERE {' AND '.join(clauses)}"  # noqa: S608  # nosec B608
         " ORDER BY i.position, i.created_at, i.id"
     )
-    names = [field.attname for field in _IMAGE_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for values in cursor.fetchall():
-            image = ProductImage.from_db(connection.alias, names, _IMAGE_ROW.convert(values))
+            image = ProductImage.from_db(connection.alias, _IMAGE_NAMES, _IMAGE_ROW.convert(values))
             found.setdefault(image.product_id, []).append(image)
     return found
 
@@ -243,37 +245,31 @@ class ProductPageSource(Sequence[dict[str, Any]]):
             raise TypeError("product pages are read by forward slices")
         start, stop = index.start or 0, index.stop
         if stop is None or stop <= start:
-            return RawPage([], list)
+            return RawPage([], _load_values)
         return product_page(self.product_filter, offset=start, limit=stop - start)
 
 
-# A product's raw values, then each of its images' (see `RawPage`).
-Source = tuple[tuple[Any, ...], ...]
+# A product's raw values, then each of its images' (see `RawPage`): on PostgreSQL each as the
+# text of one record, on SQLite as a tuple of values.
+Source = tuple[Any, ...]
+# A product's values (`_ROW_KEYS`) and its images, loaded from its source.
+Loaded = tuple[list[Any], tuple[ProductImage, ...]]
 
 
 class RawPage(Sequence[dict[str, Any]]):
-    """The products one statement read, as PostgreSQL sent them: each product's `sources[i]`,
-    its raw column values then each image's (equal sources load equal rows, so a source keys
-    memos of what is derived from a row alone, such as the loading itself, `_LOADED`), and its
-    row, loaded when first read (`page[i]`): a caller that has what it needs remembered by
-    source loads nothing."""
+    """The products one statement read, as the database sent them: each product's
+    `sources[i]`, its raw values then each image's (equal sources load equal rows, so a source
+    keys memos of what is derived from a row alone, such as the loading itself, `_LOADED`),
+    and its row, loaded when first read (`page[i]`): a caller that has what it needs
+    remembered by source loads nothing."""
 
-    def __init__(
-        self,
-        groups: list[list[tuple[Any, ...]]],
-        typed: Callable[[Sequence[Any]], list[Any]],
-    ) -> None:
-        width = len(_ROW_KEYS)
-        self._groups = groups
-        self._typed = typed
+    def __init__(self, sources: list[Source], load: Callable[[Source], Loaded]) -> None:
+        self.sources = sources
+        self._load = load
         self._rows: dict[int, dict[str, Any]] = {}
-        self.sources: list[Source] = [
-            (group[0][:width], *(values[width:] for values in group if values[width] is not None))
-            for group in groups
-        ]
 
     def __len__(self) -> int:
-        return len(self._groups)
+        return len(self.sources)
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -289,7 +285,7 @@ class RawPage(Sequence[dict[str, Any]]):
             source = self.sources[index]  # (IndexError past the end, as a list)
             loaded = _LOADED.get(source)
             if loaded is None:
-                loaded = _load(self._groups[index], self._typed)
+                loaded = self._load(source)
                 _LOADED.put(source, loaded)
             product, images = loaded
             row = dict(zip(_ROW_KEYS, product, strict=True))
@@ -299,50 +295,89 @@ class RawPage(Sequence[dict[str, Any]]):
         return row
 
 
-def _with_images(products: str, params: list[Any], *, order_by: str, staff: bool) -> RawPage:
-    """The products of the `products` statement, in `order_by` order (`page.` columns), each with
-    the `images` the caller may see in display order: one statement, a product row repeated
-    once per image."""
-    visible = "" if staff else " AND i.status = %s"
-    images = f"{_I} i ON i.product_id = page.id{visible}"
-    if connection.vendor == "postgresql":
-        # Each product's images read by index: joined plainly, PostgreSQL hashes the whole
-        # images table for every page while that table is small (about 80 us of server time
-        # per page, bench/RESULTS.md). OFFSET 0 keeps the planner from flattening it back.
-        images = (
-            f"LATERAL (SELECT {_IMAGE_SELECT} FROM {_I} i"  # noqa: S608  # nosec B608
-            f" WHERE i.product_id = page.id{visible} OFFSET 0) i ON true"
-        )
-    sql = (
-        f"SELECT page.*, {_IMAGE_SELECT} FROM ({products}) page"  # noqa: S608  # nosec B608
-        f" LEFT JOIN {images}"
-        f" ORDER BY {order_by}, i.position, i.created_at, i.id"
-    )
+def _with_images(where: str, params: list[Any], *, order_by: str, staff: bool) -> RawPage:
+    """The products `WHERE {where}` (which may go on with an ORDER BY and bounds), in
+    `order_by` order (`page.` columns), each with the `images` the caller may see in display
+    order: one statement, a product repeated once per image."""
     if not staff:
         params = [*params, ProductImage.Status.READY.value]
-    raw_rows, typed = fetch_raw(sql, params)
-    groups: list[list[tuple[Any, ...]]] = []  # each product's rows: one per image, or one
-    for values in raw_rows:
-        if groups and groups[-1][0][0] == values[0]:
-            groups[-1].append(values)
-        else:
-            groups.append([values])
-    return RawPage(groups, typed)
-
-
-def _load(
-    group: list[tuple[Any, ...]], typed: Callable[[Sequence[Any]], list[Any]]
-) -> tuple[list[Any], tuple[ProductImage, ...]]:
-    """One product's values and its images, loaded and converted as the ORM would, from its
-    raw rows (`_with_images`)."""
+    visible = "" if staff else " AND i.status = %s"
+    order = f"ORDER BY {order_by}, i.position, i.created_at, i.id"
     db = database()
+    if db.vendor == "postgresql":
+        return _records_with_images(where, params, visible=visible, order=order, db=db)
+    sql = (
+        f"SELECT page.*, {_IMAGE_SELECT} FROM (SELECT {_SELECT} FROM {_FROM} WHERE {where}) page"  # noqa: S608  # nosec B608
+        f" LEFT JOIN {_I} i ON i.product_id = page.id{visible} {order}"
+    )
+    rows, _typed = fetch_raw(sql, params, db)
     width = len(_ROW_KEYS)
-    loaded = [typed(values) for values in group]
-    product = _PRODUCT_ROW.convert(loaded[0][:width], db)
-    names = [field.attname for field in _IMAGE_FIELDS]
+    sources: list[Source] = []
+    for values in rows:
+        image = values[width:] if values[width] is not None else None
+        if sources and sources[-1][0][0] == values[0]:
+            sources[-1] = (*sources[-1], image)
+        else:
+            sources.append((values[:width],) if image is None else (values[:width], image))
+    return RawPage(sources, _load_values)
+
+
+def _records_with_images(
+    where: str, params: list[Any], *, visible: str, order: str, db: BaseDatabaseWrapper
+) -> RawPage:
+    """`_with_images` on PostgreSQL: each product's values and each image's come as the text
+    of one record (`ROW(...)::text`). A page is then a few dozen values to read instead of
+    hundreds, and its products' sources are single strings; only a product not seen before is
+    split into its values and loaded.
+
+    Each product's images are read by index through a lateral join: joined plainly, PostgreSQL
+    hashes the whole images table for every page while that table is small (bench/RESULTS.md).
+    OFFSET 0 keeps the planner from flattening it back."""
+    sql = (
+        f"SELECT page.record, i.record FROM (SELECT ROW({', '.join(_VALUES)})::text AS record,"  # noqa: S608  # nosec B608
+        f" {_ORDER_COLUMNS} FROM {_FROM} WHERE {where}) page"
+        f" LEFT JOIN LATERAL (SELECT ROW({_IMAGE_SELECT})::text AS record, i.position,"
+        f" i.created_at, i.id FROM {_I} i WHERE i.product_id = page.id{visible} OFFSET 0) i"
+        f" ON true {order}"
+    )
+    rows, _typed = fetch_raw(sql, params, db)
+    sources: list[Source] = []
+    for product, image in rows:
+        if sources and sources[-1][0] == product:
+            sources[-1] = (*sources[-1], image)
+        else:
+            sources.append((product,) if image is None else (product, image))
+    return RawPage(sources, _load_records)
+
+
+def _load_values(source: Source) -> Loaded:
+    """A product's values and images, converted as the ORM would, from its source of values
+    (SQLite)."""
+    db = database()
+    product = _PRODUCT_ROW.convert(source[0], db)
     images = tuple(
-        ProductImage.from_db(db.alias, names, _IMAGE_ROW.convert(values[width:], db))
-        for values in loaded
-        if values[width] is not None
+        ProductImage.from_db(db.alias, _IMAGE_NAMES, _IMAGE_ROW.convert(values, db))
+        for values in source[1:]
+    )
+    return product, images
+
+
+# Statements that select the columns of a product row and of an image, for their types.
+_PRODUCT_COLUMNS_OF = f"SELECT {_SELECT} FROM {_FROM}"  # noqa: S608  # nosec B608
+_IMAGE_COLUMNS_OF = f"SELECT {_IMAGE_SELECT} FROM {_I} i"  # noqa: S608  # nosec B608
+
+
+def _load_records(source: Source) -> Loaded:
+    """A product's values and images, loaded and converted as the ORM would, from its source
+    of record texts (PostgreSQL)."""
+    db = database()
+    product = _PRODUCT_ROW.convert(record_values(source[0], _PRODUCT_COLUMNS_OF, db), db)
+    images = tuple(
+        ProductImage.from_db(
+            db.alias,
+            _IMAGE_NAMES,
+            _IMAGE_ROW.convert(record_values(record, _IMAGE_COLUMNS_OF, db), db),
+        )
+        for record in source[1:]
     )
     return product, images

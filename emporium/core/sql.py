@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -14,6 +15,7 @@ from django.db.models import UUIDField
 from psycopg.abc import Transformer
 from psycopg.adapt import AdaptersMap
 from psycopg.adapt import Transformer as load_with
+from psycopg.types.composite import RecordLoader
 from psycopg.types.datetime import TimestamptzLoader
 
 from emporium.core.postgresql.base import RAW_TYPES
@@ -63,6 +65,33 @@ def fetch_raw(
     if unknown := set(types) - _READ_AS_TEXT:
         raise TypeError(f"fetch_raw does not read columns of the types {unknown} as text")
     return rows, _TypedLoader(db.connection, types)
+
+
+# Splits a record's text into its values' texts (NULL as None).
+_RECORD = RecordLoader(psycopg.postgres.types["record"].oid)
+# The column types of a statement (`record_values`), and loaders for them per connection.
+_COLUMN_TYPES: dict[str, list[int]] = {}
+_RECORD_LOADERS: WeakKeyDictionary[psycopg.Connection[Any], dict[str, _TypedLoader]] = (
+    WeakKeyDictionary()
+)
+
+
+def record_values(record: str, columns_of: str, db: BaseDatabaseWrapper | None = None) -> list[Any]:
+    """The values of a record's text (`ROW(...)::text`, PostgreSQL) loaded as the driver would
+    load them as columns (what `RowConverter` expects): `columns_of` is a statement selecting
+    columns of the record's types, in order, whose types are read once per process by running
+    it for no row."""
+    db = db or database()
+    loaders = _RECORD_LOADERS.setdefault(db.connection, {})
+    loader = loaders.get(columns_of)
+    if loader is None:
+        types = _COLUMN_TYPES.get(columns_of)
+        if types is None:
+            _rows, typed = fetch_raw(f"{columns_of} LIMIT 0", [], db)
+            assert isinstance(typed, _TypedLoader)  # noqa: S101 (PostgreSQL's)
+            types = _COLUMN_TYPES[columns_of] = typed.types
+        loader = loaders[columns_of] = _TypedLoader(db.connection, types)
+    return loader(_RECORD.load(record.encode()))
 
 
 class _TypedLoader:

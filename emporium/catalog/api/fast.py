@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache, partial
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.core.paginator import InvalidPage
@@ -43,16 +43,21 @@ JSON = "application/json"
 _RENDERER = JSONRenderer()
 # Rendered product bodies remembered per process (the oldest are forgotten first).
 REMEMBERED_BODIES = 5_000
+# Rendered pages of products remembered per process (about 12 kB each at 20 products).
+REMEMBERED_PAGES = 500
 _EMPTY_RESULTS = b'"results":[]'
 
 
 # (body, updated_at) by (source, version, origin).
 _BODIES: BoundedMemo[tuple[bytes, datetime]] = BoundedMemo(REMEMBERED_BODIES)
+# A page's (results, newest updated_at) by (its sources, version, origin).
+_RESULTS: BoundedMemo[tuple[bytes, datetime | None]] = BoundedMemo(REMEMBERED_PAGES)
 
 
 @receiver(setting_changed)
 def _settings_changed(**_: Any) -> None:
     _BODIES.clear()  # image addresses follow the storage settings
+    _RESULTS.clear()
 
 
 def rendered_product(
@@ -94,13 +99,13 @@ def product_list(
     expires_at = view().server_cache_expires_at(now)
     # As the view's paginator paginates, except that the page's rows stay unloaded.
     paginator = read.ProductPagination()
-    paginator.request = Request(request)
+    paginator.request = cast(Request, _PaginatedRequest(request))
     size = paginator.get_page_size(paginator.request)
     assert size is not None  # noqa: S101 (the default size is set)
     pages = read.CountCachingPaginator(
         queries.ProductPageSource(read.product_filter_for(params, staff=False)),
         size,
-        count_cache=read.count_cache_for(request.GET),
+        count_cache=read.count_cache_for(request.GET, expires_at=expires_at),
     )
     try:
         paginator.page = pages.page(paginator.get_page_number(paginator.request, pages))
@@ -108,13 +113,8 @@ def product_list(
         return None  # the view answers the 404 problem
     page = paginator.page.object_list
     assert isinstance(page, queries.RawPage)  # noqa: S101 (what ProductPageSource slices give)
-    origin, load = _origin(request), page.__getitem__
-    bodies = [
-        rendered_product(source, partial(load, at), version=version, request=request, origin=origin)
-        for at, source in enumerate(page.sources)
-    ]
+    results, last_modified = _rendered_results(page, version=version, request=request)
     envelope = _RENDERER.render(paginator.paginated_data([]), JSON, {})
-    results = b",".join(body for body, _updated_at in bodies)
     return response_cache.page_entry(
         generation=generation,
         # A string never holds an unescaped quote: the first match is the `results` member.
@@ -122,10 +122,44 @@ def product_list(
         content_type=JSON,
         allow=_allow(view),
         etag=None,  # the body's hash, as the view's (`page_entry`)
-        last_modified=newest(updated_at for _body, updated_at in bodies),
+        last_modified=last_modified,
         max_age=view.cache_max_age,
         expires_at=expires_at,
     )
+
+
+def _rendered_results(
+    page: queries.RawPage, *, version: str, request: HttpRequest
+) -> tuple[bytes, datetime | None]:
+    """The page's products rendered as the members of `results`, and the newest `updated_at`
+    among them; remembered by the page's sources (pages are rebuilt with the same products
+    after every catalog write, and reached by several addresses)."""
+    origin = _origin(request)
+    key = (tuple(page.sources), version, origin)
+    known = _RESULTS.get(key)
+    if known is None:
+        load = page.__getitem__
+        bodies = [
+            rendered_product(
+                source, partial(load, at), version=version, request=request, origin=origin
+            )
+            for at, source in enumerate(page.sources)
+        ]
+        known = (
+            b",".join(body for body, _updated_at in bodies),
+            newest(updated_at for _body, updated_at in bodies),
+        )
+        _RESULTS.put(key, known)
+    return known
+
+
+class _PaginatedRequest:
+    """What DRF's page-number paginator reads of a request (`query_params`, and the address its
+    links start from), without building a DRF `Request` around it."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.query_params = request.GET
+        self.build_absolute_uri = request.build_absolute_uri
 
 
 def product_detail(
@@ -159,8 +193,9 @@ def product_detail(
 
 
 def _origin(request: HttpRequest) -> str:
-    """What a request's absolute links start with (`build_absolute_uri`)."""
-    return f"{request.scheme}://{request.get_host()}"
+    """What a request's absolute links start with (`build_absolute_uri`, whose scheme and host
+    the request works out once)."""
+    return request.build_absolute_uri("/")[:-1]
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property, partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -77,18 +77,13 @@ def product_filter_for(params: dict[str, Any], *, staff: bool) -> queries.Produc
     )
 
 
-def count_cache_for(query: Mapping[str, Any]) -> CountCache:
-    """Where the customer-visible total of the list's filters in `query` is cached, and until
-    when."""
+def count_cache_for(query: Mapping[str, Any], *, expires_at: datetime) -> CountCache:
+    """Where the customer-visible total of the list's filters in `query` is cached: until the
+    page it is counted for expires (`expires_at`, which the next scheduled change bounds)."""
     tenant_id = require_current_tenant_id()
-    now = timezone.now()
-    valid_until = now + timedelta(seconds=response_cache.DEFAULT_TIMEOUT)
-    change_at = cache.next_scheduled_change(tenant_id=tenant_id, now=now)
-    if change_at is not None:
-        valid_until = min(valid_until, change_at)
     return CountCache(
         key=cache.product_count_key(tenant_id, query),
-        expires_at=valid_until,
+        expires_at=expires_at,
         stamp=cache.product_count_stamp(tenant_id),
     )
 
@@ -402,7 +397,9 @@ class ProductListView(ProductPages, CachedReadMixin, ListAPIView[Product]):
         paginator = self.paginator
         assert isinstance(paginator, ProductPagination)  # noqa: S101 (set by pagination_class)
         if not product_filter.staff:
-            paginator.count_cache = count_cache_for(request.query_params)
+            paginator.count_cache = count_cache_for(
+                request.query_params, expires_at=self.server_cache_expires_at(timezone.now())
+            )
         source: Sequence[Any] | QuerySet[Product, dict[str, Any]]
         if params.get("q"):
             queryset = self.get_queryset()

@@ -198,3 +198,38 @@ def test_products_by_ids_follow_visibility_with_their_images(catalog):
     with tenant_context(TenantDomainFactory(domain="other.example").tenant.id):
         assert queries.products_by_ids(list(every.values()), staff=True) == {}
     assert queries.products_by_ids([], staff=True) == {}
+
+
+def test_values_that_need_quoting_are_read_exactly(catalog):
+    awkward = "Quote \" back\\slash, comma (paren) \\\" 'single' \n line — ünï 🎒"
+    product = make_product(
+        "awkward",
+        price="1234567.89",
+        quantity=4,
+        name=awkward[:120],
+        description="",
+        compare_at_price=Decimal("0.10"),
+        attributes={'k"ey': ["a,b", "(c)", 'd"\\e', None, 1.5, True], "empty": ""},
+        publish_at=timezone.now() - timedelta(days=1),
+        rating_average="0.00",
+    )
+    image = make_image(product, position=1, status=ProductImage.Status.READY)
+    image.alt_text = awkward
+    image.storage_key = ""
+    image.save()
+    orm = selectors.product_rows(Product.objects.filter(slug="awkward"))[0]
+    by_slug = queries.product_by_slug("awkward", staff=False)
+    on_page = next(
+        row
+        for row in queries.product_page(queries.ProductFilter(), offset=0, limit=100)
+        if row["slug"] == "awkward"
+    )
+    stored = ProductImage.objects.get(pk=image.pk)
+    for row in (by_slug, on_page):
+        assert _without_images(row) == orm
+        assert row["description"] == ""
+        assert row["name"] == awkward[:120]
+        [read] = row["images"]
+        assert {
+            field.attname: getattr(read, field.attname) for field in ProductImage._meta.fields
+        } == {field.attname: getattr(stored, field.attname) for field in ProductImage._meta.fields}
