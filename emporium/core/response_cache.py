@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -44,7 +44,7 @@ from rest_framework.response import Response
 
 from emporium.core import page_memory
 from emporium.core.cache_backends import CACHE_ERRORS, RedisCache, cache_available, cache_failed
-from emporium.core.caching import apply_cache_headers, is_user_specific, weak_etag
+from emporium.core.caching import apply_cache_headers, http_timestamp, is_user_specific, weak_etag
 from emporium.core.context import get_current_tenant_id
 from emporium.core.logging import get_logger
 from emporium.core.ratelimit import count_and_read, count_from_lease
@@ -52,6 +52,9 @@ from emporium.core.ratelimit import count_and_read, count_from_lease
 logger = get_logger(__name__)
 
 KEY_PREFIX = "rc"
+# Part of every page key: a new format of page entries (`page_entry`) gets new keys, so servers
+# of two releases running side by side never read each other's pages.
+PAGE_FORMAT = 2
 DEFAULT_TIMEOUT = 300
 # A page that would live less than this is not worth storing.
 MIN_TIMEOUT = 1
@@ -285,7 +288,8 @@ def page_key_for(tenant_id: UUID, request: HttpRequest) -> str:
         canonical_query(request.META.get("QUERY_STRING", "")),
         translation.get_language() or "",
     )
-    key = f"{KEY_PREFIX}:page:{hashlib.sha256(chr(30).join(parts).encode()).hexdigest()}"
+    digest = hashlib.sha256(chr(30).join(parts).encode()).hexdigest()
+    key = f"{KEY_PREFIX}:page{PAGE_FORMAT}:{digest}"
     setattr(request, _PAGE_KEY_ATTRIBUTE, (tenant_id, key))
     return key
 
@@ -334,10 +338,17 @@ def page_entry(
         "content_type": content_type,
         "allow": allow,
         "etag": etag,
-        "last_modified": last_modified,
+        "last_modified": http_timestamp(last_modified),
         "max_age": max_age,
         "expires_at": expires_at.timestamp(),
     }
+
+
+def entry_last_modified(entry: Mapping[str, Any]) -> datetime | None:
+    """A page entry's `Last-Modified` instant (kept as whole seconds since the epoch, as HTTP
+    dates carry it: a datetime costs ten times as much to store and read back)."""
+    seconds: int | None = entry["last_modified"]
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def bounded_max_age(max_age: int, expires_at: datetime, now: datetime) -> int:
@@ -374,7 +385,7 @@ class ServerCachedMixin(GenericAPIView[Any]):
             self._server_cache_status = "HIT"
             self._limit_max_age(datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo), now)
             self._cache_etag = entry["etag"]
-            self._cache_last_modified = entry["last_modified"]
+            self._cache_last_modified = entry_last_modified(entry)
             response = Response()
             response.content = entry["body"]  # marks it rendered: DRF will not render it again
             response["Content-Type"] = entry["content_type"]
@@ -538,7 +549,7 @@ def _replay(
         page,
         max_age=bounded_max_age(entry["max_age"], expires_at, now),
         etag=entry["etag"],
-        last_modified=entry["last_modified"],
+        last_modified=entry_last_modified(entry),
     )
     response[CACHE_STATUS_HEADER] = status
     return response

@@ -159,6 +159,7 @@ class _PaginatedRequest:
 
     def __init__(self, request: HttpRequest) -> None:
         self.query_params = request.GET
+        self.path = request.path
         self.build_absolute_uri = request.build_absolute_uri
 
 

@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cached_property, partial
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.encoding import escape_uri_path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -201,12 +202,13 @@ class ProductPagination(PageNumberPagination):
 
 
 def _page_links(page: Any, request: Request, name: str) -> tuple[str | None, str | None]:
-    """DRF's next and previous links (`get_next_link`, `get_previous_link`), from one parse of
-    the request's address."""
+    """DRF's next and previous links (`get_next_link`, `get_previous_link`), from the query as
+    the request parsed it."""
     if not (page.has_next() or page.has_previous()):
         return None, None
-    scheme, netloc, path, query, fragment = urlsplit(request.build_absolute_uri())
-    params = parse_qs(query, keep_blank_values=True)
+    # The address without its query, and the query as parsed for the request already.
+    address = request.build_absolute_uri(escape_uri_path(request.path))
+    params = dict(request.query_params.lists())
 
     def link(number: int) -> str:
         if number == 1:  # as DRF: the first page's link has no `page`
@@ -214,7 +216,7 @@ def _page_links(page: Any, request: Request, name: str) -> tuple[str | None, str
         else:
             params[name] = [str(number)]
         encoded = urlencode(sorted(params.items()), doseq=True)
-        return urlunsplit((scheme, netloc, path, encoded, fragment))
+        return f"{address}?{encoded}" if encoded else address
 
     return (
         link(page.next_page_number()) if page.has_next() else None,

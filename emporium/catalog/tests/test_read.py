@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from freezegun import freeze_time
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from emporium.catalog import services
 from emporium.catalog.models import Category, Product, ProductImage, ProductSlugRedirect
@@ -241,6 +242,28 @@ def test_page_size_defaults_to_20_and_is_clamped_to_100(client):
     assert (last["page_size"], len(last["results"]), last["next"]) == (100, 6, None)
     small = client.get(PRODUCTS, {"page_size": "7"}).json()
     assert (small["page_size"], len(small["results"])) == (7, 7)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "ordering=name",
+        "utm=a&utm=b&empty=&ordering=-price",
+        "q2=caf%C3%A9+cr%C3%A8me&plus=a%2Bb&space=a%20b&amp=a%26b",
+        "page_size=1&z=1&a=2",
+        "%C3%A9t%C3%A9=%E2%82%AC&flag",
+    ],
+)
+@pytest.mark.parametrize("as_staff", [False, True])  # the fast reader, and the view
+def test_page_links_are_drfs(client, staff_headers, query, as_staff):
+    for number in range(4):
+        make_product(f"linked-{number}")
+    url = f"{PRODUCTS}?{query}&page=2&page_size=1" if query else f"{PRODUCTS}?page=2&page_size=1"
+    body = client.get(url, **(staff_headers if as_staff else {})).json()
+    requested = f"http://testserver{url}"
+    assert body["next"] == replace_query_param(requested, "page", 3)
+    assert body["previous"] == remove_query_param(requested, "page")
 
 
 def test_page_beyond_the_end_is_404(client):
