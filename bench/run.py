@@ -1,10 +1,10 @@
 """HTTP benchmarks: each endpoint's throughput and latency as a ratio of a trivial baseline
-endpoint measured in the same run on the same server, before and after the endpoint (machines
-here are noisy; ratios much less so).
+endpoint measured on the same server in turn with it, a few rounds each (machines here are
+noisy: their speed drifts over seconds, which alternating short measurements cancel out).
 
     make bench                      # embedded defaults (SQLite)
     DATABASE_URL=postgresql://... make bench
-    BENCH_SECONDS=20 BENCH_CONCURRENCY=32 make bench
+    BENCH_SECONDS=10 BENCH_ROUNDS=5 BENCH_CONCURRENCY=32 make bench
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ TARGETS = [
 ]
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))  # per measurement
+# Measurements of each endpoint, each right after one of the baseline (which is measured once
+# more at the end): ratio = the endpoint's mean throughput / the baseline's.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # wrk (C, event loop) when installed: a Python client would be the bottleneck of fast endpoints
 # and flatter the ratios. Its Lua hooks number each request and report p50/p95/p99.
 WRK = shutil.which("wrk")
@@ -82,21 +85,47 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _measure(base: str, path: str) -> dict[str, float]:
-    return _measure_wrk(base, path) if WRK else asyncio.run(_measure_httpx(base, path))
+def _measure(base: str, path: str, *, warm: bool = True) -> dict[str, float]:
+    if WRK:
+        lua = f"template = {json.dumps(path)}\n" + WRK_SCRIPT
+        return wrk_measure(base, lua, label=path, warm=warm)
+    return asyncio.run(_measure_httpx(base, path))
 
 
-def _measure_wrk(base: str, path: str) -> dict[str, float]:
-    return wrk_measure(base, f"template = {json.dumps(path)}\n" + WRK_SCRIPT, label=path)
+def _alternating(base: str, path: str) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """The endpoint and the baseline measured in turn (`ROUNDS` of each, then the baseline once
+    more): the endpoint's figures (throughput: the mean; latencies: the median of the rounds;
+    answers from the cache: the sum), the baseline's, and each round's ratio against the
+    baseline measurements either side of it."""
+    baselines = [_measure(base, BASELINE)]
+    runs: list[dict[str, float]] = []
+    for round_number in range(ROUNDS):
+        runs.append(_measure(base, path, warm=round_number == 0))
+        baselines.append(_measure(base, BASELINE, warm=False))
+    figures = {
+        "rps": statistics.mean(run["rps"] for run in runs),
+        **{key: statistics.median(run[key] for run in runs) for key in ("p50", "p95", "p99")},
+        "hits": sum(run["hits"] for run in runs),
+    }
+    baseline = {
+        "rps": statistics.mean(run["rps"] for run in baselines),
+        **{key: statistics.median(run[key] for run in baselines) for key in ("p50", "p95", "p99")},
+    }
+    ratios = [
+        run["rps"] / ((before["rps"] + after["rps"]) / 2)
+        for run, before, after in zip(runs, baselines, baselines[1:], strict=False)
+    ]
+    return figures, baseline, ratios
 
 
-def wrk_measure(base: str, lua: str, *, label: str) -> dict[str, float]:
-    """Run wrk twice against `base` with the Lua script `lua` (which must print the RESULT
-    line, as WRK_SCRIPT's `done` does); the figures of the second run. Each run's `run` is a
-    token of its own, so numbered requests (`{n}`) of one run never repeat another's."""
+def wrk_measure(base: str, lua: str, *, label: str, warm: bool = True) -> dict[str, float]:
+    """Run wrk against `base` with the Lua script `lua` (which must print the RESULT line, as
+    WRK_SCRIPT's `done` does): twice when `warm` (the figures of the second run), else once.
+    Each run's `run` is a token of its own, so numbered requests (`{n}`) of one run never
+    repeat another's."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     try:
-        for _ in range(2):  # the first run warms connections, caches and the database
+        for _ in range(2 if warm else 1):  # a first run warms connections, caches, database
             script.write_text(f"run = {json.dumps(uuid.uuid4().hex)}\n" + lua)
             output = subprocess.run(
                 [
@@ -150,10 +179,13 @@ async def _measure_httpx(base: str, path: str) -> dict[str, float]:
     }
 
 
-def _print_row(name: str, path: str, figures: dict[str, float], ratio: float) -> None:
+def _print_row(
+    name: str, path: str, figures: dict[str, float], ratio: float, ratios: list[float]
+) -> None:
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else ""
     print(
         f"{name:<28}{figures['rps']:>10.0f}{figures['p50']:>10.1f}{figures['p95']:>10.1f}"
-        f"{figures['p99']:>10.1f}{ratio:>26.2f}   {path}"
+        f"{figures['p99']:>10.1f}{ratio:>26.2f}{spread:>13}   {path}"
     )
 
 
@@ -199,7 +231,7 @@ def main() -> int:
     with serving(env) as base:
         print(
             f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
-            f"{'throughput vs baseline':>26}   path"
+            f"{'throughput vs baseline':>26}{'per round':>13}   path"
         )
         listed = httpx.get(base + "/api/v1/products/?page_size=1", timeout=10).json()
         product = str(listed["results"][0]["slug"]) if listed.get("results") else ""
@@ -208,20 +240,16 @@ def main() -> int:
             for name, path in TARGETS
             if product or "{product}" not in path
         ]
-        print(f"load: {'wrk' if WRK else 'httpx'}, concurrency {CONCURRENCY}")
-        # The baseline is measured before and after each endpoint and the ratio taken against
-        # the mean of the two: on a shared machine, throughput drifts over the minutes a run
-        # takes, and the baseline itself swings from one measurement to the next.
-        baseline = _measure(base, BASELINE)
-        _print_row("  baseline", BASELINE, baseline, 1.0)
+        print(
+            f"load: {'wrk' if WRK else 'httpx'}, concurrency {CONCURRENCY}; each endpoint "
+            f"{ROUNDS} x {SECONDS} s in turn with the baseline"
+        )
         for name, path in targets:
-            result = _measure(base, path)
+            result, baseline, ratios = _alternating(base, path)
             if "{n}" in path and result["hits"]:
                 raise RuntimeError(f"{name}: {result['hits']:.0f} answers came from the cache")
-            after = _measure(base, BASELINE)
-            _print_row(name, path, result, result["rps"] / ((baseline["rps"] + after["rps"]) / 2))
-            _print_row("  baseline", BASELINE, after, 1.0)
-            baseline = after
+            _print_row(name, path, result, result["rps"] / baseline["rps"], ratios)
+            _print_row("  baseline", BASELINE, baseline, 1.0, [])
     return 0
 
 
