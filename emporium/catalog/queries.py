@@ -330,15 +330,17 @@ def _records_with_images(
     hundreds, and its products' sources are single strings; only a product not seen before is
     split into its values and loaded.
 
-    Each product's images are read by index through a lateral join: joined plainly, PostgreSQL
-    hashes the whole images table for every page while that table is small (bench/RESULTS.md).
-    OFFSET 0 keeps the planner from flattening it back."""
+    The images of the page's products are read in one index scan (`= ANY` of their ids) and
+    joined to them: joined plainly, PostgreSQL hashed the whole images table for every page
+    while that table was small, and a lateral read per product cost a probe for each
+    (bench/RESULTS.md)."""
     sql = (
-        f"SELECT page.record, i.record FROM (SELECT ROW({', '.join(_VALUES)})::text AS record,"  # noqa: S608  # nosec B608
-        f" {_ORDER_COLUMNS} FROM {_FROM} WHERE {where}) page"
-        f" LEFT JOIN LATERAL (SELECT ROW({_IMAGE_SELECT})::text AS record, i.position,"
-        f" i.created_at, i.id FROM {_I} i WHERE i.product_id = page.id{visible} OFFSET 0) i"
-        f" ON true {order}"
+        f"WITH page AS MATERIALIZED (SELECT ROW({', '.join(_VALUES)})::text AS record,"  # noqa: S608  # nosec B608
+        f" {_ORDER_COLUMNS} FROM {_FROM} WHERE {where})"
+        " SELECT page.record, i.record FROM page LEFT JOIN"
+        f" (SELECT ROW({_IMAGE_SELECT})::text AS record, i.product_id, i.position, i.created_at,"
+        f" i.id FROM {_I} i WHERE i.product_id = ANY (ARRAY(SELECT id FROM page)){visible}) i"
+        f" ON i.product_id = page.id {order}"
     )
     rows, _typed = fetch_raw(sql, params, db)
     sources: list[Source] = []
