@@ -16,8 +16,11 @@ web process, trusted only as far as this process knows the current generations:
 So a change made by another process reaches this one as fast as Redis delivers a message (well
 under a millisecond on a local network), and at worst after `SILENCE_LIMIT` seconds if the
 connection silently dies; a change made by this process applies at once. Expiry instants are
-checked as they are in Redis. Memory is bounded by `RESPONSE_CACHE_MEMORY_BYTES` (oldest pages
-go first); 0 turns the copy off. It only exists on Redis: the embedded cache is a database table.
+checked as they are in Redis. A page is kept once it is read from Redis, that is once it is
+asked for a second time, not when it is built: pages asked for once (a crawler's, or those of
+cache-busting parameters) would otherwise push the popular ones out, and cost the process fresh
+memory for every request. Memory is bounded by `RESPONSE_CACHE_MEMORY_BYTES` (oldest pages go
+first); 0 turns the copy off. It only exists on Redis: the embedded cache is a database table.
 """
 
 from __future__ import annotations

@@ -527,7 +527,9 @@ class CachedPageMiddleware:
             status = "MISS"
             expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
             set_until(key, entry, expires_at=expires_at, now=now)
-        if memory is not None:
+        elif memory is not None:
+            # Kept once asked for again (found in Redis), not when built: pages asked for once,
+            # such as those of cache-busting parameters, would push the popular ones out.
             built_from = tuple(
                 (_generation_key(tenant_id, namespace), int(generation))
                 for namespace, generation in entry["generation"].items()

@@ -69,6 +69,20 @@ def warm(client):
     return answers[-1].content
 
 
+def test_a_page_is_kept_once_asked_for_again_not_when_built(client, memory, round_trips):
+    make_product("lamp")
+    key = response_cache.page_key_for(DEFAULT_TENANT_ID, RequestFactory().get(PRODUCTS))
+    for number in range(3):  # pages asked for once (cache busters) are never kept
+        assert client.get(f"{PRODUCTS}?nocache={number}")["X-Cache"] == "MISS"
+    assert client.get(PRODUCTS)["X-Cache"] == "MISS"
+    assert memory._pages == {}
+    assert client.get(PRODUCTS)["X-Cache"] == "HIT"  # read from Redis: kept from now on
+    assert list(memory._pages) == [key]
+    round_trips.clear()
+    assert client.get(PRODUCTS)["X-Cache"] == "HIT"
+    assert round_trips == []  # answered from memory, counted from a leased slot
+
+
 def test_a_hit_kept_in_memory_makes_no_round_trip(client, memory, round_trips):
     make_product("lamp")
     body = warm(client)
