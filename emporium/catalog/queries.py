@@ -13,7 +13,7 @@ it); a test checks that both select the same products, in the same order, for ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -312,14 +312,10 @@ def _with_images(where: str, params: list[Any], *, order_by: str, staff: bool) -
     )
     rows, _typed = fetch_raw(sql, params, db)
     width = len(_ROW_KEYS)
-    sources: list[Source] = []
-    for values in rows:
-        image = values[width:] if values[width] is not None else None
-        if sources and sources[-1][0][0] == values[0]:
-            sources[-1] = (*sources[-1], image)
-        else:
-            sources.append((values[:width],) if image is None else (values[:width], image))
-    return RawPage(sources, _load_values)
+    pairs = (
+        (values[:width], values[width:] if values[width] is not None else None) for values in rows
+    )
+    return RawPage(_sources(pairs), _load_values)
 
 
 def _records_with_images(
@@ -343,13 +339,19 @@ def _records_with_images(
         f" ON i.product_id = page.id {order}"
     )
     rows, _typed = fetch_raw(sql, params, db)
+    return RawPage(_sources(rows), _load_records)
+
+
+def _sources(rows: Iterable[tuple[Any, Any]]) -> list[Source]:
+    """Each product's source from its (product, image or None) rows, which come one after
+    another: one row per image, or one without."""
     sources: list[Source] = []
     for product, image in rows:
         if sources and sources[-1][0] == product:
             sources[-1] = (*sources[-1], image)
         else:
             sources.append((product,) if image is None else (product, image))
-    return RawPage(sources, _load_records)
+    return sources
 
 
 def _load_values(source: Source) -> Loaded:
