@@ -28,7 +28,7 @@ from typing import Any
 from django.core.cache.backends import redis as django_redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from emporium.core.logging import get_logger
 
@@ -108,6 +108,7 @@ def on_clear(forget: Callable[[], None]) -> None:
 class _ThreadConnection(threading.local):
     connection: Any = None  # a redis.connection.Connection (the stubs leave it untyped)
     pid: int = 0
+    unread: int = 0  # replies to `set_later` stores not read yet
 
 
 def _use_kernel_timeouts(connection: Any) -> None:
@@ -124,6 +125,15 @@ def _use_kernel_timeouts(connection: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
     sock.settimeout(None)
+
+
+def _read_store_reply(connection: Any) -> None:
+    """Read the reply to a store sent earlier; a refusal (out of memory, say) is logged, as the
+    store was one that may be lost."""
+    try:
+        connection.read_response()
+    except ResponseError as error:
+        logger.warning("cache_store_refused", error=repr(error))
 
 
 def _timed_out(error: BaseException) -> bool:
@@ -200,6 +210,15 @@ class RedisCache(django_redis.RedisCache):
         expiry = () if backend_timeout is None else ("EX", int(backend_timeout))
         self._execute(("SET", full_key, data, *expiry))
 
+    def set_later(self, key: str, value: Any, timeout: int) -> None:
+        """`set`, without waiting for the reply: it is read with the next command's over this
+        thread's connection (Redis answers a connection's commands in order). For stores that
+        may be lost, such as pages: a miss then costs one round trip wait, not two. A store the
+        server refuses is logged when its reply is read."""
+        full_key = self.make_and_validate_key(key)
+        data = self._cache._serializer.dumps(value)  # type: ignore[attr-defined]
+        self._execute(("SET", full_key, data, "EX", timeout), reply=False)
+
     def set_many_and_publish(self, values: dict[str, Any], channel: str, message: str) -> None:
         """Store `values` without expiry and publish `message` on `channel`, atomically (MULTI):
         subscribers hear of changes in the order they were made."""
@@ -232,18 +251,27 @@ class RedisCache(django_redis.RedisCache):
             self._execute(("SCRIPT", "LOAD", _INCR_COUNTERS_GET_MANY))
             return self._execute(command)
 
-    def _execute(self, command: tuple[Any, ...]) -> Any:
-        """One command over this thread's connection (see the module docstring); its reply. A
+    def _execute(self, command: tuple[Any, ...], *, reply: bool = True) -> Any:
+        """One command over this thread's connection (see the module docstring); its reply, or
+        None when not `reply` (then read with the next command's, see `set_later`). A
         connection the server dropped while idle is replaced once."""
+        local = self._thread
         while True:  # at most twice: the second connection is a fresh one
             connection, fresh = self._thread_connection()
             try:
                 connection.send_packed_command(
                     connection.pack_command(*command), check_health=False
                 )
+                if not reply:
+                    local.unread += 1
+                    return None
+                while local.unread:  # replies come in the order the commands were sent
+                    local.unread -= 1
+                    _read_store_reply(connection)
                 return connection.read_response()
             except (RedisConnectionError, OSError) as error:
                 connection.disconnect()
+                local.unread = 0
                 if fresh or _timed_out(error):
                     raise
 
@@ -259,6 +287,7 @@ class RedisCache(django_redis.RedisCache):
         connection = local.connection
         if connection._sock is not None:
             return connection, False
+        local.unread = 0  # a new connection: nothing is owed on it
         connection.connect()
         _use_kernel_timeouts(connection)
         return connection, True

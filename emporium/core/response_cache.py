@@ -239,8 +239,12 @@ def get_fresh(key: str, *, now: datetime) -> Any | None:
     return entry[0]
 
 
-def set_until(key: str, value: Any, *, expires_at: datetime, now: datetime) -> bool:
-    """Store `value` until `expires_at`; values that would live under a second are not kept."""
+def set_until(
+    key: str, value: Any, *, expires_at: datetime, now: datetime, wait: bool = True
+) -> bool:
+    """Store `value` until `expires_at`; values that would live under a second are not kept.
+    Unless `wait`, Redis's acknowledgement is read later (`RedisCache.set_later`): for pages,
+    which are rebuilt if a store is lost."""
     seconds = (expires_at - now).total_seconds()
     if seconds < MIN_TIMEOUT:
         return False
@@ -248,7 +252,10 @@ def set_until(key: str, value: Any, *, expires_at: datetime, now: datetime) -> b
         return False
     entry = (value, expires_at.timestamp())
     try:
-        cache.set(key, entry, timeout=math.ceil(seconds))
+        if wait or not isinstance(cache, RedisCache):
+            cache.set(key, entry, timeout=math.ceil(seconds))
+        else:
+            cache.set_later(key, entry, timeout=math.ceil(seconds))
     except CACHE_ERRORS as error:
         cache_failed(error, operation="page store")
         return False
@@ -426,7 +433,7 @@ class ServerCachedMixin(GenericAPIView[Any]):
                     max_age=self._server_cache_max_age,
                     expires_at=expires_at,
                 )
-                set_until(key, page, expires_at=expires_at, now=timezone.now())
+                set_until(key, page, expires_at=expires_at, now=timezone.now(), wait=False)
         return response
 
     def _server_cacheable(self, request: Request) -> bool:
@@ -526,7 +533,7 @@ class CachedPageMiddleware:
                 return self.get_response(request)
             status = "MISS"
             expires_at = datetime.fromtimestamp(entry["expires_at"], tz=now.tzinfo)
-            set_until(key, entry, expires_at=expires_at, now=now)
+            set_until(key, entry, expires_at=expires_at, now=now, wait=False)
         elif memory is not None:
             # Kept once asked for again (found in Redis), not when built: pages asked for once,
             # such as those of cache-busting parameters, would push the popular ones out.

@@ -1,6 +1,7 @@
 """The Redis cache's own round trips: the per-request script and page stores, over a connection
 per thread whose timeouts the kernel keeps."""
 
+import logging
 import os
 import threading
 import uuid
@@ -111,3 +112,34 @@ def test_a_server_that_stops_answering_is_an_error_not_a_hang():
     # it carried); the next call opens a new one.
     counts, _found = cache.incr_counters_get_many([("hits", 60)], [])
     assert counts in ([2], [3])
+
+
+@pytest.mark.services
+def test_stores_sent_without_waiting_are_acknowledged_with_the_next_command(caplog):
+    url = _redis_url()
+    cache = _cache(url, socket_timeout=2)
+    cache.set_later("first", {"body": b"1"}, timeout=60)
+    cache.set_later("refused", "x", timeout=0)  # Redis refuses an expiry of 0 seconds
+    cache.set_later("second", {"body": b"2"}, timeout=60)
+    assert cache._thread.unread == 3
+    with caplog.at_level(logging.WARNING):
+        # The replies owed are read first, in order: this command gets its own.
+        assert cache.incr_counters_get_many([("hits", 60)], ["first", "second", "refused"]) == (
+            [1],
+            {"first": {"body": b"1"}, "second": {"body": b"2"}},
+        )
+    assert cache._thread.unread == 0
+    assert "cache_store_refused" in caplog.text
+    assert 0 < redis.Redis.from_url(url).ttl(cache.make_key("first")) <= 60
+
+
+@pytest.mark.services
+def test_replies_owed_on_a_connection_the_server_closed_are_forgotten():
+    url = _redis_url()
+    cache = _cache(url, socket_timeout=2)
+    cache.set_later("page", 1, timeout=60)
+    redis.Redis.from_url(url).client_kill_filter(_type="normal", skipme=True)
+    cache.set_later("page", 2, timeout=60)  # sent into the closed connection, or a new one
+    assert cache.incr_counters_get_many([("hits", 60)], ["page"])[0] == [1]
+    assert cache._thread.unread == 0
+    assert cache.get("page") in (1, 2)
