@@ -395,6 +395,52 @@ def test_a_page_miss_reads_the_cache_in_one_round_trip(client, monkeypatch):
         assert len(reads) == 1, (path, reads)
 
 
+def test_a_category_filtered_miss_reads_the_category_tree_once_per_change(
+    client, staff_headers, committed, monkeypatch
+):
+    """The tree a category filter resolves is shared by the process's requests until a category
+    write moves its generation: later misses neither read nor unpickle it again."""
+    from django.core.cache import cache
+
+    clothing = make_category("clothing")
+    make_product("shirt", category=clothing)
+    tree_reads = []
+
+    def recording(original):
+        def read(*args, **kwargs):
+            keys = [key for arg in args for key in (arg if isinstance(arg, list) else [arg])]
+            tree_reads.extend(k for k in keys if isinstance(k, str) and ":derived:" in k)
+            return original(*args, **kwargs)
+
+        return read
+
+    for method in ("get", "get_many", "incr_counters_get_many"):
+        if hasattr(cache, method):
+            monkeypatch.setattr(cache, method, recording(getattr(cache, method)))
+    assert slugs(client.get(PRODUCTS, {"category": "clothing", "page_size": 1})) == ["shirt"]
+    assert slugs(client.get(PRODUCTS, {"category": "clothing", "page_size": 2})) == ["shirt"]
+    assert len(tree_reads) <= 1  # read from the shared cache by the first miss at most
+
+    with committed():
+        renamed = client.patch(
+            f"{CATEGORIES}clothing/",
+            {"slug": "apparel"},
+            content_type="application/json",
+            **staff_headers,
+        )
+    assert renamed.status_code == 200, renamed.content
+    assert slugs(client.get(PRODUCTS, {"category": "apparel", "page_size": 3})) == ["shirt"]
+    assert client.get(PRODUCTS, {"category": "clothing", "page_size": 3}).json()["count"] == 0
+
+
+def test_the_shared_category_list_cannot_be_changed_by_a_reader():
+    from emporium.catalog import selectors
+
+    make_category("clothing")
+    selectors.category_list(include_inactive=True).clear()
+    assert [c.slug for c in selectors.category_list(include_inactive=True)] == ["clothing"]
+
+
 def test_indented_json_is_answered_fresh_and_never_stored(client):
     make_product("lamp")
     indented = client.get(PRODUCTS, HTTP_ACCEPT="application/json; indent=4")
