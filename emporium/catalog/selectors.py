@@ -60,16 +60,26 @@ def _visible_ids(rows: Iterable[tuple[UUID, UUID | None, bool]]) -> set[UUID]:
     return visible
 
 
-# Category trees by their versioned key (tenant and categories generation), with the instant
-# each stops being used (as in the shared cache): unpickling a tree of model instances cost
-# about 0.3 ms a request, more than the rest of a category-filtered list page's lookups.
+@dataclass
+class _Tree:
+    """A shop's categories as read at one categories generation, and what was derived from
+    them (the ids of a category's subtree, by slug and whether inactive ones count)."""
+
+    categories: list[Category]
+    expires_at: float  # (a timestamp) as in the shared cache, should a write fail to move the
+    # generation while the cache is unavailable
+    subtrees: dict[tuple[str, bool], frozenset[UUID]] = field(default_factory=dict)
+
+
+# Category trees by their versioned key (tenant and categories generation): unpickling a tree
+# of model instances from the shared cache cost about 0.3 ms a request, more than the rest of
+# a category-filtered list page's lookups.
 REMEMBERED_TREES = 256
-_TREES: BoundedMemo[tuple[list[Category], float]] = BoundedMemo(REMEMBERED_TREES)
+_TREES: BoundedMemo[_Tree] = BoundedMemo(REMEMBERED_TREES)
 
 
-def _all_categories() -> list[Category]:
-    """Every category of the shop, parents joined, ordered by position and name: shared by the
-    process's requests, which must not change them.
+def _tree() -> _Tree:
+    """The shop's category tree, shared by the process's requests, which must not change it.
 
     Read through the cache (the tree is small, read on every catalog request and rarely
     written); a category write moves the cache generation, so this is never stale.
@@ -79,17 +89,22 @@ def _all_categories() -> list[Category]:
     key = response_cache.versioned_key(tenant_id=tenant_id, generation=generation, parts=["tree"])
     now = timezone.now()
     known = _TREES.get(key)
-    if known is not None and known[1] > now.timestamp():
-        return known[0]
+    if known is not None and known.expires_at > now.timestamp():
+        return known
     categories: list[Category] | None = response_cache.get_fresh(key, now=now)
     if categories is None:
         categories = list(Category.objects.select_related("parent").order_by("position", "name"))
         valid_until = now + timedelta(seconds=response_cache.DEFAULT_TIMEOUT)
         response_cache.set_until(key, categories, expires_at=valid_until, now=now)
-    # Kept for at most as long as the shared cache keeps a tree, should a write fail to move
-    # the generation (the cache unavailable at that moment).
-    _TREES.put(key, (categories, now.timestamp() + response_cache.DEFAULT_TIMEOUT))
-    return categories
+    tree = _Tree(categories, now.timestamp() + response_cache.DEFAULT_TIMEOUT)
+    _TREES.put(key, tree)
+    return tree
+
+
+def _all_categories() -> list[Category]:
+    """Every category of the shop, parents joined, ordered by position and name (shared: not
+    to be changed)."""
+    return _tree().categories
 
 
 def category_list(*, include_inactive: bool = False) -> list[Category]:
@@ -122,23 +137,36 @@ def category_get(*, slug: str, include_inactive: bool = False) -> Category | Non
     return None
 
 
-def category_subtree_ids(*, slug: str, include_inactive: bool = False) -> set[UUID]:
-    """Ids of the category `slug` and its descendants (one query over the shop's small tree).
+def category_subtree_ids(*, slug: str, include_inactive: bool = False) -> frozenset[UUID]:
+    """Ids of the category `slug` and its descendants (from the shop's small tree, remembered
+    with it).
 
     For customers, inactive categories (and what lies below them) are left out: an invisible
     category yields an empty set.
     """
-    rows = [(c.id, c.parent_id, c.slug, c.is_active) for c in _all_categories()]
+    tree = _tree()
+    found = tree.subtrees.get((slug, include_inactive))
+    if found is None:
+        found = tree.subtrees[slug, include_inactive] = _subtree_ids(
+            tree.categories, slug=slug, include_inactive=include_inactive
+        )
+    return found
+
+
+def _subtree_ids(
+    categories: list[Category], *, slug: str, include_inactive: bool
+) -> frozenset[UUID]:
+    rows = [(c.id, c.parent_id, c.slug, c.is_active) for c in categories]
     root = next((row[0] for row in rows if row[2] == slug), None)
     if root is None:
-        return set()
+        return frozenset()
     allowed = (
         {row[0] for row in rows}
         if include_inactive
         else _visible_ids((row[0], row[1], row[3]) for row in rows)
     )
     if root not in allowed:
-        return set()
+        return frozenset()
     children: dict[UUID, list[UUID]] = {}
     for category_id, parent_id, _slug, _active in rows:
         if parent_id is not None:
@@ -151,7 +179,7 @@ def category_subtree_ids(*, slug: str, include_inactive: bool = False) -> set[UU
             continue
         found.add(category_id)
         pending.extend(children.get(category_id, []))
-    return found
+    return frozenset(found)
 
 
 def product_visible_q(*, now: datetime, prefix: str = "") -> Q:
@@ -227,7 +255,7 @@ def product_list(
     *,
     staff: bool = False,
     include_deleted: bool = False,
-    category_ids: set[UUID] | None = None,
+    category_ids: frozenset[UUID] | None = None,
     min_price: Decimal | None = None,
     max_price: Decimal | None = None,
     in_stock: bool | None = None,

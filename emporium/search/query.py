@@ -52,7 +52,7 @@ class SearchParams:
 
     q: str
     now: datetime
-    category_ids: set[UUID] | None = None
+    category_ids: frozenset[UUID] | None = None
     min_price: Decimal | None = None
     max_price: Decimal | None = None
     in_stock: bool | None = None

@@ -64,8 +64,8 @@ def product_filter_for(params: dict[str, Any], *, staff: bool) -> queries.Produc
     """The list's validated query parameters as the product queries take them."""
     category_ids = None
     if params.get("category"):
-        category_ids = frozenset(
-            selectors.category_subtree_ids(slug=params["category"], include_inactive=staff)
+        category_ids = selectors.category_subtree_ids(
+            slug=params["category"], include_inactive=staff
         )
     return queries.ProductFilter(
         staff=staff,
