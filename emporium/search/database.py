@@ -189,11 +189,60 @@ def _pg_query(terms: list[str]) -> _DocumentMatches:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """The products matching a query counted per category (None: no category), in all and per
+    price bucket (`price_bucket_bounds()`): the total and both facets, from one query."""
+
+    by_category: dict[UUID | None, tuple[int, tuple[int, ...]]]
+
+    @property
+    def total(self) -> int:
+        return sum(products for products, _buckets in self.by_category.values())
+
+    def categories(self, categories: list[Category]) -> list[CategoryCount]:
+        """Per visible category, the matching products in it or below it."""
+        direct = {
+            category_id: products
+            for category_id, (products, _buckets) in self.by_category.items()
+            if category_id is not None
+        }
+        return category_counts(direct, categories)
+
+    def prices(self) -> list[PriceBucket]:
+        """The matching products per price bucket."""
+        per_bucket = [0] * len(price_bucket_bounds())
+        for _products, buckets in self.by_category.values():
+            per_bucket = [total + count for total, count in zip(per_bucket, buckets, strict=True)]
+        return price_buckets(per_bucket)
+
+
+def _tally(queryset: QuerySet[Product]) -> Tally:
+    """Count `queryset` per category and price bucket: one pass over the matching rows, where
+    a count, the category facet and the price facet took three."""
+    bounds = price_bucket_bounds()
+    buckets = {}
+    for index, low in enumerate(bounds):
+        condition = Q(price__gte=low)
+        if index + 1 < len(bounds):
+            condition &= Q(price__lt=bounds[index + 1])
+        buckets[f"bucket_{index}"] = Count("pk", filter=condition)
+    rows = (
+        queryset.order_by()
+        .values("category_id")
+        .annotate(products=Count("pk"), **buckets)
+        .values_list("category_id", "products", *buckets)
+    )
+    return Tally({row[0]: (int(row[1]), tuple(int(n or 0) for n in row[2:])) for row in rows})
+
+
+@dataclass(frozen=True)
 class Matched:
-    """The products matching a query: unordered (counts, facets) and ordered by relevance."""
+    """The products matching a query: unordered (counts, facets) and ordered by relevance;
+    counted when exactly counted (`database_search`)."""
 
     matching: QuerySet[Product]
     ranked: QuerySet[Product]
+    tally: Tally | None = None
 
 
 def _first_ids(queryset: QuerySet[Product], limit: int) -> list[UUID]:
@@ -213,19 +262,21 @@ def _sqlite_join(queryset: QuerySet[Product], match: str) -> QuerySet[Product]:
     )
 
 
-def _found(queryset: QuerySet[Product], minimum: int, *, exact: bool) -> int:
-    """How many products `queryset` holds: all of them when `exact`, else up to `minimum`."""
+def _found(queryset: QuerySet[Product], minimum: int, *, exact: bool) -> tuple[int, Tally | None]:
+    """How many products `queryset` holds: all of them, counted per category and price bucket,
+    when `exact`; else up to `minimum`."""
     if exact:
-        return queryset.count()
-    return len(_first_ids(queryset, minimum)) if minimum > 0 else 0
+        tally = _tally(queryset)
+        return tally.total, tally
+    return (len(_first_ids(queryset, minimum)) if minimum > 0 else 0), None
 
 
 def _match(
     queryset: QuerySet[Product], terms: list[str], minimum: int, *, exact: bool
-) -> tuple[QuerySet[Product], int]:
-    """Products containing every term, and how many there are: exactly when `exact`, else up to
-    `minimum` (0 when `minimum` is 0). Either way the caller decides on the typo pass without
-    asking again.
+) -> tuple[QuerySet[Product], int, Tally | None]:
+    """Products containing every term, and how many there are: exactly (with their `Tally`)
+    when `exact`, else up to `minimum` (0 when `minimum` is 0). Either way the caller decides
+    on the typo pass without asking again.
 
     SQLite: each term of three letters or more is a substring (FTS5 trigram), shorter ones a
     substring of the name or SKU. PostgreSQL: each term starts a word of the name, SKU or
@@ -236,21 +287,24 @@ def _match(
     if connection.vendor == "postgresql":
         words = queryset.filter(_pg_query(terms))
         hits = None if exact or minimum <= 0 else _first_ids(words, minimum)
-        found = len(hits) if hits is not None else _found(words, minimum, exact=exact)
+        if hits is None:
+            found, tally = _found(words, minimum, exact=exact)
+        else:
+            found, tally = len(hits), None
         if found >= minimum or not long_terms:
-            return words, found
+            return words, found, tally
         if hits is None:  # counted: at most minimum - 1 products, fetched in one small query
             hits = _first_ids(words, minimum) if found else []
         substrings = reduce(and_, (Q(search_text__contains=term) for term in long_terms))
         either = queryset.alias(search_text=_pg_name_and_sku()).filter(Q(pk__in=hits) | substrings)
-        return either, _found(either, minimum, exact=exact)
+        return either, *_found(either, minimum, exact=exact)
     for term in terms:
         if len(term) < 3:  # the trigram tokenizer cannot look these up
             queryset = queryset.filter(Q(name__icontains=term) | Q(sku__icontains=term))
     matching = queryset
     if long_terms:
         matching = _sqlite_join(queryset, " AND ".join(f'"{term}"' for term in long_terms))
-    return matching, _found(matching, minimum, exact=exact)
+    return matching, *_found(matching, minimum, exact=exact)
 
 
 def _compiled(expression: Func, compiler: SQLCompiler) -> tuple[list[str], list[Any]]:
@@ -348,14 +402,15 @@ def _database_match(queryset: QuerySet[Product], q: str, *, exact: bool) -> tupl
     if not terms:
         return Matched(matching=queryset.none(), ranked=queryset.none()), 0
     minimum = fuzzy_min_hits()
-    matching, found = _match(queryset, terms, minimum, exact=exact)
+    matching, found, tally = _match(queryset, terms, minimum, exact=exact)
     if found < minimum:
         corrected = _corrected_terms(queryset, terms)
         if corrected != terms:
-            better, better_found = _match(queryset, corrected, minimum, exact=exact)
+            better, better_found, better_tally = _match(queryset, corrected, minimum, exact=exact)
             if better_found > found:
-                return Matched(matching=better, ranked=_ranked(better, corrected)), better_found
-    return Matched(matching=matching, ranked=_ranked(matching, terms)), found
+                ranked = _ranked(better, corrected)
+                return Matched(better, ranked, better_tally), better_found
+    return Matched(matching, _ranked(matching, terms), tally), found
 
 
 def database_match(queryset: QuerySet[Product], q: str) -> Matched:
@@ -367,34 +422,7 @@ def database_match(queryset: QuerySet[Product], q: str) -> Matched:
 
 
 def database_search(queryset: QuerySet[Product], q: str) -> tuple[Matched, int]:
-    """`database_match` plus the exact number of matching products. The count is taken first
-    and also decides on the typo pass, so a search needs no separate look-ahead query."""
+    """`database_match` plus the exact number of matching products, counted with the facets
+    (`Matched.tally`). The count is taken first and also decides on the typo pass, so a search
+    needs no separate look-ahead query."""
     return _database_match(queryset, q, exact=True)
-
-
-# --- Facets -----------------------------------------------------------------------------------
-
-
-def category_facets(matching: QuerySet[Product], categories: list[Category]) -> list[CategoryCount]:
-    """Per visible category, the matching products in it or below it (one query)."""
-    rows = (
-        matching.order_by()
-        .filter(category_id__isnull=False)
-        .values("category_id")
-        .annotate(products=Count("pk"))
-        .values_list("category_id", "products")
-    )
-    return category_counts(dict(rows), categories)
-
-
-def price_facets(matching: QuerySet[Product]) -> list[PriceBucket]:
-    """Matching products per price bucket (one query)."""
-    bounds = price_bucket_bounds()
-    aggregates = {}
-    for index, low in enumerate(bounds):
-        condition = Q(price__gte=low)
-        if index + 1 < len(bounds):
-            condition &= Q(price__lt=bounds[index + 1])
-        aggregates[f"bucket_{index}"] = Count("pk", filter=condition)
-    totals = matching.order_by().aggregate(**aggregates)
-    return price_buckets([int(totals[f"bucket_{index}"] or 0) for index in range(len(bounds))])

@@ -104,13 +104,13 @@ def product_search(params: SearchParams) -> SearchPage:
     ranked = matched.ranked
     if params.ordering:
         ranked = ranked.order_by(*catalog.PRODUCT_ORDERINGS[params.ordering])
-    if not count:
+    if not count or matched.tally is None:
         return SearchPage(count=0, products=[])
     return SearchPage(
         count=count,
         products=page_of(ranked, offset=params.offset, limit=params.limit),
-        categories=database.category_facets(matched.matching, catalog.category_list()),
-        prices=database.price_facets(matched.matching),
+        categories=matched.tally.categories(catalog.category_list()),
+        prices=matched.tally.prices(),
     )
 
 

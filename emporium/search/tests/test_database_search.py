@@ -97,13 +97,18 @@ def test_names_starting_with_the_query_rank_first_ascii_or_not(client, db):
         assert slugs(client.get(SEARCH, {"q": "ÜBER"})) == ["uber-lamp", "lamp-uber"]
 
 
-def test_a_search_counts_once_and_needs_no_look_ahead(client, catalog, settings):
-    """The total also decides on the typo pass: one COUNT(*), no look-ahead query."""
+def test_a_search_counts_once_with_its_facets_and_needs_no_look_ahead(client, catalog, settings):
+    """One query counts the matches per category and price bucket: the total, both facets and
+    the decision on the typo pass come from it; no look-ahead query."""
     look_ahead = re.compile(rf"LIMIT {settings.SEARCH_FUZZY_MIN_HITS}\b")
     with CaptureQueriesContext(connection) as context:
-        assert client.get(SEARCH, {"q": "laptop"}).json()["count"] == 3
+        body = client.get(SEARCH, {"q": "laptop"}).json()
+    assert body["count"] == 3
+    assert sum(facet["count"] for facet in body["facets"]["price"]) == 3
     searched = catalog_queries(context)
-    assert sum("COUNT(*)" in sql for sql in searched) == 1
+    counting = [sql for sql in searched if "COUNT(" in sql]
+    assert len(counting) == 1
+    assert "GROUP BY" in counting[0]
     assert not [sql for sql in searched if look_ahead.search(sql)]
 
 
@@ -151,6 +156,18 @@ def test_facets_count_the_whole_matching_set(client, catalog):
     ]
     filtered = client.get(SEARCH, {"q": "laptop", "max_price": "100"}).json()["facets"]
     assert filtered["price"] == [{"min": "25.00", "max": "50.00", "count": 2}]
+
+
+def test_products_without_a_category_count_in_the_total_and_prices_only(client, catalog):
+    make_product("Laptop Bag", price="60.00")  # no category
+    body = client.get(SEARCH, {"q": "laptop"}).json()
+    assert body["count"] == 4
+    assert [(f["slug"], f["count"]) for f in body["facets"]["categories"]] == [
+        ("computers", 3),
+        ("electronics", 3),
+    ]
+    assert {"min": "50.00", "max": "100.00", "count": 1} in body["facets"]["price"]
+    assert sum(facet["count"] for facet in body["facets"]["price"]) == 4
 
 
 def test_pages_are_clamped_and_reported(client, catalog):
@@ -221,8 +238,9 @@ def test_query_count_is_bounded(client, catalog, django_assert_max_num_queries):
         make_product(f"Laptop Model {number}", category=catalog["computers"], quantity=1)
     with django_assert_max_num_queries(40), CaptureQueriesContext(connection) as many:
         assert client.get(SEARCH, params).json()["count"] == 33
-    # Subtree, match check, count, page ids, page rows (+ images), categories, two facets.
-    assert len(catalog_queries(many)) == len(catalog_queries(few)) <= 10
+    # The count with both facets, the page's ids, the page's rows with their images (the
+    # category tree is read once per change).
+    assert len(catalog_queries(many)) == len(catalog_queries(few)) <= 3
     # A misspelt query adds the spelling correction's few lookups.
     with CaptureQueriesContext(connection) as misspelt:
         assert slugs(client.get(SEARCH, {"q": "lpatop"}))
