@@ -33,6 +33,7 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     F,
     Func,
@@ -41,6 +42,7 @@ from django.db.models import (
     QuerySet,
     TextField,
     Value,
+    When,
 )
 from django.db.models.functions import Length
 
@@ -190,49 +192,51 @@ def _pg_query(terms: list[str]) -> _DocumentMatches:
 
 @dataclass(frozen=True)
 class Tally:
-    """The products matching a query counted per category (None: no category), in all and per
-    price bucket (`price_bucket_bounds()`): the total and both facets, from one query."""
+    """The products matching a query counted per category (None: no category) and price bucket
+    (an index into `price_bucket_bounds()`; -1 below the first bound): the total and both
+    facets, from one query."""
 
-    by_category: dict[UUID | None, tuple[int, tuple[int, ...]]]
+    counts: dict[tuple[UUID | None, int], int]
 
     @property
     def total(self) -> int:
-        return sum(products for products, _buckets in self.by_category.values())
+        return sum(self.counts.values())
 
     def categories(self, categories: list[Category]) -> list[CategoryCount]:
         """Per visible category, the matching products in it or below it."""
-        direct = {
-            category_id: products
-            for category_id, (products, _buckets) in self.by_category.items()
-            if category_id is not None
-        }
+        direct: dict[UUID, int] = {}
+        for (category_id, _bucket), products in self.counts.items():
+            if category_id is not None:
+                direct[category_id] = direct.get(category_id, 0) + products
         return category_counts(direct, categories)
 
     def prices(self) -> list[PriceBucket]:
         """The matching products per price bucket."""
         per_bucket = [0] * len(price_bucket_bounds())
-        for _products, buckets in self.by_category.values():
-            per_bucket = [total + count for total, count in zip(per_bucket, buckets, strict=True)]
+        for (_category_id, bucket), products in self.counts.items():
+            if bucket >= 0:
+                per_bucket[bucket] += products
         return price_buckets(per_bucket)
 
 
 def _tally(queryset: QuerySet[Product]) -> Tally:
     """Count `queryset` per category and price bucket: one pass over the matching rows, where
-    a count, the category facet and the price facet took three."""
+    a count, the category facet and the price facet took three. A row's bucket is the first
+    bound its price is below (a CASE: a few comparisons a row, not one per bucket)."""
     bounds = price_bucket_bounds()
-    buckets = {}
-    for index, low in enumerate(bounds):
-        condition = Q(price__gte=low)
-        if index + 1 < len(bounds):
-            condition &= Q(price__lt=bounds[index + 1])
-        buckets[f"bucket_{index}"] = Count("pk", filter=condition)
+    bucket = Case(
+        *(When(price__lt=bound, then=Value(index - 1)) for index, bound in enumerate(bounds)),
+        default=Value(len(bounds) - 1),
+        output_field=IntegerField(),
+    )
     rows = (
         queryset.order_by()
-        .values("category_id")
-        .annotate(products=Count("pk"), **buckets)
-        .values_list("category_id", "products", *buckets)
+        .annotate(price_bucket=bucket)
+        .values("category_id", "price_bucket")
+        .annotate(products=Count("pk"))
+        .values_list("category_id", "price_bucket", "products")
     )
-    return Tally({row[0]: (int(row[1]), tuple(int(n or 0) for n in row[2:])) for row in rows})
+    return Tally({(category_id, int(at)): int(products) for category_id, at, products in rows})
 
 
 @dataclass(frozen=True)
