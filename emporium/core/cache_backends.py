@@ -105,6 +105,11 @@ def on_clear(forget: Callable[[], None]) -> None:
     _ON_CLEAR.append(forget)
 
 
+# Replies to `set_later` stores a connection may owe before they are read anyway: a thread whose
+# other reads go elsewhere must not leave them piling up in Redis's output buffer.
+MAX_UNREAD_REPLIES = 16
+
+
 class _ThreadConnection(threading.local):
     connection: Any = None  # a redis.connection.Connection (the stubs leave it untyped)
     pid: int = 0
@@ -127,13 +132,15 @@ def _use_kernel_timeouts(connection: Any) -> None:
     sock.settimeout(None)
 
 
-def _read_store_reply(connection: Any) -> None:
-    """Read the reply to a store sent earlier; a refusal (out of memory, say) is logged, as the
-    store was one that may be lost."""
-    try:
-        connection.read_response()
-    except ResponseError as error:
-        logger.warning("cache_store_refused", error=repr(error))
+def _read_store_replies(connection: Any, local: _ThreadConnection) -> None:
+    """Read the replies owed to stores sent earlier (`set_later`); a refusal (out of memory,
+    say) is logged, as those stores may be lost."""
+    while local.unread:
+        local.unread -= 1
+        try:
+            connection.read_response()
+        except ResponseError as error:
+            logger.warning("cache_store_refused", error=repr(error))
 
 
 def _timed_out(error: BaseException) -> bool:
@@ -264,10 +271,10 @@ class RedisCache(django_redis.RedisCache):
                 )
                 if not reply:
                     local.unread += 1
+                    if local.unread > MAX_UNREAD_REPLIES:  # a thread that only stores
+                        _read_store_replies(connection, local)
                     return None
-                while local.unread:  # replies come in the order the commands were sent
-                    local.unread -= 1
-                    _read_store_reply(connection)
+                _read_store_replies(connection, local)  # replies come in the order sent
                 return connection.read_response()
             except (RedisConnectionError, OSError) as error:
                 connection.disconnect()

@@ -11,6 +11,7 @@ import redis
 from redis.exceptions import RedisError
 
 from conftest import service_unavailable
+from emporium.core import cache_backends
 from emporium.core.cache_backends import RedisCache
 
 
@@ -143,3 +144,17 @@ def test_replies_owed_on_a_connection_the_server_closed_are_forgotten():
     assert cache.incr_counters_get_many([("hits", 60)], ["page"])[0] == [1]
     assert cache._thread.unread == 0
     assert cache.get("page") in (1, 2)
+
+
+@pytest.mark.services
+def test_a_thread_that_only_stores_reads_its_replies_before_too_many_are_owed():
+    cache = _cache(_redis_url(), socket_timeout=2)
+    for number in range(cache_backends.MAX_UNREAD_REPLIES * 3):
+        cache.set_later(f"page-{number}", number, timeout=60)
+        assert cache._thread.unread <= cache_backends.MAX_UNREAD_REPLIES
+    last = cache_backends.MAX_UNREAD_REPLIES * 3 - 1
+    assert cache.incr_counters_get_many([], ["page-0", f"page-{last}"]) == (
+        [],
+        {"page-0": 0, f"page-{last}": last},
+    )
+    assert cache._thread.unread == 0
