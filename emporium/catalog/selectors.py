@@ -108,7 +108,9 @@ def _all_categories() -> list[Category]:
 
 
 def category_list(*, include_inactive: bool = False) -> list[Category]:
-    """The shop's categories ordered by position and name (cached; one query on a miss)."""
+    """The shop's categories ordered by position and name (cached; one query on a miss). The
+    instances are shared by the process's requests: read them, never change them (writes load
+    their own)."""
     categories = _all_categories()
     if include_inactive:
         return list(categories)
@@ -130,7 +132,8 @@ def category_tree(*, categories: list[Category]) -> list[CategoryNode]:
 
 
 def category_get(*, slug: str, include_inactive: bool = False) -> Category | None:
-    """The category with `slug` if the caller may see it, else None."""
+    """The category with `slug` if the caller may see it, else None (shared: read only, as
+    `category_list`'s)."""
     for category in category_list(include_inactive=include_inactive):
         if category.slug == slug:
             return category
