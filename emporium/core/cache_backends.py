@@ -212,19 +212,24 @@ class RedisCache(django_redis.RedisCache):
         if backend_timeout == 0:
             self.delete(key, version=version)
             return
-        full_key = self.make_and_validate_key(key, version=version)
-        data = self._cache._serializer.dumps(value)  # type: ignore[attr-defined]
-        expiry = () if backend_timeout is None else ("EX", int(backend_timeout))
-        self._execute(("SET", full_key, data, *expiry))
+        seconds = None if backend_timeout is None else int(backend_timeout)
+        self._execute(self._set_command(key, value, seconds, version=version))
 
     def set_later(self, key: str, value: Any, timeout: int) -> None:
         """`set`, without waiting for the reply: it is read with the next command's over this
         thread's connection (Redis answers a connection's commands in order). For stores that
         may be lost, such as pages: a miss then costs one round trip wait, not two. A store the
         server refuses is logged when its reply is read."""
-        full_key = self.make_and_validate_key(key)
+        self._execute(self._set_command(key, value, timeout), reply=False)
+
+    def _set_command(
+        self, key: Any, value: Any, seconds: int | None, *, version: int | None = None
+    ) -> tuple[Any, ...]:
+        """The SET command storing `value` under `key` for `seconds` (None: no expiry)."""
+        full_key = self.make_and_validate_key(key, version=version)
         data = self._cache._serializer.dumps(value)  # type: ignore[attr-defined]
-        self._execute(("SET", full_key, data, "EX", timeout), reply=False)
+        expiry = () if seconds is None else ("EX", seconds)
+        return ("SET", full_key, data, *expiry)
 
     def set_many_and_publish(self, values: dict[str, Any], channel: str, message: str) -> None:
         """Store `values` without expiry and publish `message` on `channel`, atomically (MULTI):
